@@ -1,0 +1,43 @@
+//! The server the benchmarks load: `/plaintext`, `/json`, `/user/:id`, no logging.
+//!
+//! `PORT` (default 8080) and `WORKERS` (tokio worker threads, default: the core count)
+//! come from the environment, as for the raw hyper and axum peers in `crates/peers`.
+
+use serde::Serialize;
+use tether::{Context, Engine};
+
+#[derive(Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+#[derive(Serialize)]
+struct User {
+    id: String,
+}
+
+async fn plaintext(c: &mut Context) {
+    c.string(200, "Hello, World!");
+}
+
+async fn json(c: &mut Context) {
+    c.json(200, &Message { message: "Hello, World!" });
+}
+
+async fn user(c: &mut Context) {
+    let id = c.param("id").to_owned();
+    c.json(200, &User { id });
+}
+
+fn main() -> std::io::Result<()> {
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
+        rt.worker_threads(n);
+    }
+    rt.enable_all().build()?.block_on(async {
+        let mut app = Engine::new();
+        app.get("/plaintext", plaintext).get("/json", json).get("/user/:id", user);
+        app.run(("127.0.0.1", port)).await
+    })
+}

@@ -1,0 +1,405 @@
+//! The request context: what a handler reads (request, params, query, keys), the flow of
+//! the chain (`next`, `abort`), and — in `response.rs` — what it answers.
+//!
+//! A handler only ever receives `&mut Context`, so the context cannot outlive the request
+//! or be sent to another task: contexts are pooled and reused safely. Work that must go on
+//! after the response takes an owned copy instead.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::sync::Arc;
+
+use http::header::HeaderMap;
+use http::{Method, StatusCode, Uri, Version};
+
+use crate::body::{Body, RequestBody};
+use crate::engine::Shared;
+use crate::keys::Keys;
+use crate::router::{Lookup, RouteId};
+
+/// Which chain of handlers this request runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChainRef {
+    /// Nothing to run (an immediate answer, or a reset context).
+    None,
+    /// A matched route.
+    Route(RouteId),
+    /// No route matched: global middleware, then the `no_route` handler.
+    NoRoute,
+    /// The path exists for other methods: global middleware, then `no_method`.
+    NoMethod,
+}
+
+/// The request context handed to every handler and middleware.
+///
+/// ```
+/// async fn show_user(c: &mut tether::Context) {
+///     let id = c.param("id").to_owned();
+///     let verbose = c.default_query("verbose", "false") == "true";
+///     c.json(200, &tether::json!({ "id": id, "verbose": verbose }));
+/// }
+/// let mut app = tether::Engine::new();
+/// app.get("/user/:id", show_user);
+/// ```
+pub struct Context {
+    // ----- request -----
+    /// The request head; `None` only between requests, while the context is pooled.
+    head: Option<http::request::Parts>,
+    pub(crate) body: RequestBody,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    /// Byte ranges of the parameter values, in `path()` or, when any value was
+    /// percent-encoded, in `param_text`.
+    pub(crate) params: Vec<Range<usize>>,
+    param_text: String,
+    params_decoded: bool,
+    /// Decoded query keys and values, back to back; `query_pairs` are ranges into it.
+    query_text: String,
+    query_pairs: Vec<(Range<usize>, Range<usize>)>,
+    pub(crate) keys: Keys,
+    // ----- flow -----
+    pub(crate) shared: Option<Arc<Shared>>,
+    pub(crate) chain: ChainRef,
+    index: usize,
+    aborted: bool,
+    // ----- response (see response.rs) -----
+    pub(crate) res_status: StatusCode,
+    pub(crate) res_headers: HeaderMap,
+    pub(crate) res_body: Body,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("method", &self.head.as_ref().map(|h| &h.method))
+            .field("uri", &self.head.as_ref().map(|h| &h.uri))
+            .field("full_path", &self.full_path())
+            .field("keys", &self.keys)
+            .field("status", &self.res_status)
+            .field("aborted", &self.aborted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// An empty context, as the pool creates it.
+    pub(crate) fn new() -> Self {
+        Context {
+            head: None,
+            body: RequestBody::Empty,
+            remote_addr: None,
+            params: Vec::new(),
+            param_text: String::new(),
+            params_decoded: false,
+            query_text: String::new(),
+            query_pairs: Vec::new(),
+            keys: Keys::default(),
+            shared: None,
+            chain: ChainRef::None,
+            index: 0,
+            aborted: false,
+            res_status: StatusCode::OK,
+            res_headers: HeaderMap::new(),
+            res_body: Body::empty(),
+        }
+    }
+
+    /// Fills the context for one request and routes it. Returns the router's decision.
+    pub(crate) fn begin(
+        &mut self,
+        shared: Arc<Shared>,
+        head: http::request::Parts,
+        body: RequestBody,
+        remote_addr: Option<SocketAddr>,
+    ) -> Lookup {
+        self.body = body;
+        self.remote_addr = remote_addr;
+        let head = self.head.insert(head);
+        if let Some(q) = head.uri.query() {
+            parse_query(q, &mut self.query_text, &mut self.query_pairs);
+        }
+        let path = head.uri.path();
+        let lookup = shared.router.lookup(&head.method, path, &mut self.params);
+        if self.params.iter().any(|r| path[r.clone()].contains('%')) {
+            decode_params(path, &mut self.params, &mut self.param_text);
+            self.params_decoded = true;
+        }
+        self.shared = Some(shared);
+        lookup
+    }
+
+    /// Clears everything the request left, so the context can serve another.
+    pub(crate) fn reset(&mut self) {
+        // Dropping the head and body here matters: header values are slices of the
+        // connection's read buffer, which a pooled context must not keep alive.
+        self.head = None;
+        self.body = RequestBody::Empty;
+        self.remote_addr = None;
+        self.params.clear();
+        self.param_text.clear();
+        self.params_decoded = false;
+        self.query_text.clear();
+        self.query_pairs.clear();
+        self.keys.clear();
+        self.shared = None;
+        self.chain = ChainRef::None;
+        self.index = 0;
+        self.aborted = false;
+        self.res_status = StatusCode::OK;
+        if !self.res_headers.is_empty() {
+            self.res_headers = HeaderMap::new();
+        }
+        self.res_body = Body::empty();
+    }
+
+    /// The request head. Every context a handler sees has one.
+    pub(crate) fn head(&self) -> &http::request::Parts {
+        self.head.as_ref().expect("a context in use holds its request")
+    }
+
+    fn shared(&self) -> &Shared {
+        self.shared.as_deref().expect("a context in use has its engine")
+    }
+
+    /***** flow *****/
+
+    /// Runs the rest of the chain: the next middleware and, in the end, the handler.
+    ///
+    /// Middleware calls this to wrap what follows; what it does after `next().await`
+    /// sees the response the handler wrote, and may change it. A middleware that does not
+    /// call `next` still lets the chain go on after it returns, unless it aborted.
+    ///
+    /// ```
+    /// async fn timing(c: &mut tether::Context) {
+    ///     let start = std::time::Instant::now();
+    ///     c.next().await;
+    ///     let ms = start.elapsed().as_millis().to_string();
+    ///     c.header("x-elapsed-ms", ms);
+    /// }
+    /// ```
+    pub async fn next(&mut self) {
+        let Some(shared) = self.shared.clone() else { return };
+        let chain = shared.chain(self.chain);
+        while self.index < chain.len() && !self.aborted {
+            let handler = &chain[self.index];
+            self.index += 1;
+            handler.call(self).await;
+        }
+    }
+
+    /// Stops the chain: the handlers after the current one do not run. What the current
+    /// and earlier handlers do after `next().await` still runs.
+    pub fn abort(&mut self) {
+        self.aborted = true;
+    }
+
+    /// True once `abort` (or an `abort_with_*`) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /***** request *****/
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.head().method
+    }
+
+    /// The request path, as sent (not percent-decoded): `/user/42`.
+    pub fn path(&self) -> &str {
+        self.head().uri.path()
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &Uri {
+        &self.head().uri
+    }
+
+    /// The HTTP version of the request.
+    pub fn version(&self) -> Version {
+        self.head().version
+    }
+
+    /// The pattern of the matched route, `/user/:id`; empty when no route matched.
+    pub fn full_path(&self) -> &str {
+        match (self.chain, &self.shared) {
+            (ChainRef::Route(id), Some(s)) => &s.router.routes[id].pattern,
+            _ => "",
+        }
+    }
+
+    /// The value of the path parameter `name` (percent-decoded), or `""` when the route
+    /// has no such parameter. A catch-all value keeps its leading `/`, as in Gin.
+    pub fn param(&self, name: &str) -> &str {
+        let ChainRef::Route(id) = self.chain else { return "" };
+        let names = &self.shared().router.routes[id].param_names;
+        match names.iter().position(|n| &**n == name) {
+            Some(i) => self.param_at(i),
+            None => "",
+        }
+    }
+
+    fn param_at(&self, i: usize) -> &str {
+        let Some(r) = self.params.get(i) else { return "" };
+        if self.params_decoded {
+            &self.param_text[r.clone()]
+        } else {
+            &self.path()[r.clone()]
+        }
+    }
+
+    /// All path parameters as `(name, value)` pairs, in path order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let names: &[Box<str>] = match self.chain {
+            ChainRef::Route(id) => &self.shared().router.routes[id].param_names,
+            _ => &[],
+        };
+        names.iter().enumerate().map(|(i, n)| (&**n, self.param_at(i)))
+    }
+
+    /// The first value of the query parameter `key`, decoded; `None` when absent.
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query_values(key).next()
+    }
+
+    /// The query parameter `key`, or `default` when it is absent.
+    pub fn default_query<'a>(&'a self, key: &str, default: &'a str) -> &'a str {
+        self.query(key).unwrap_or(default)
+    }
+
+    /// Every value of the query parameter `key` (`?t=a&t=b` gives `["a", "b"]`).
+    pub fn query_array(&self, key: &str) -> Vec<&str> {
+        self.query_values(key).collect()
+    }
+
+    fn query_values<'a, 'k>(&'a self, key: &'k str) -> impl Iterator<Item = &'a str> + use<'a, 'k> {
+        self.query_pairs
+            .iter()
+            .filter(move |(k, _)| &self.query_text[k.clone()] == key)
+            .map(|(_, v)| &self.query_text[v.clone()])
+    }
+
+    /// The raw query string, without the `?`.
+    pub fn raw_query(&self) -> &str {
+        self.head().uri.query().unwrap_or("")
+    }
+
+    /// The request header `name` as text; `None` when absent or not visible ASCII.
+    pub fn get_header(&self, name: &str) -> Option<&str> {
+        self.head().headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// All request headers.
+    pub fn request_headers(&self) -> &HeaderMap {
+        &self.head().headers
+    }
+
+    /// The request's extensions (values put there by tower layers or hyper).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.head().extensions
+    }
+
+    /// The socket address of the peer, when served over a socket.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// The client's IP address: the socket peer's. (Forwarding headers are not trusted.)
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.remote_addr.map(|a| a.ip())
+    }
+
+    /// The value of the request cookie `name`, percent-decoded.
+    pub fn cookie(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.head()
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| {
+                let v = v.trim_matches('"');
+                percent_encoding::percent_decode_str(v).decode_utf8_lossy()
+            })
+    }
+
+    /***** keys *****/
+
+    /// Stores `value` under `key` for the rest of this request (and copies taken later).
+    pub fn set<T: Send + Sync + 'static>(&mut self, key: impl Into<Cow<'static, str>>, value: T) {
+        self.keys.set(key.into(), value);
+    }
+
+    /// The value under `key`, if there is one of type `T`.
+    pub fn get<T: 'static>(&self, key: &str) -> Option<&T> {
+        self.keys.get(key)
+    }
+
+    /// The value under `key`; panics when it is missing or of another type (a bug in the
+    /// app: the middleware that sets it did not run).
+    #[track_caller]
+    pub fn must_get<T: 'static>(&self, key: &str) -> &T {
+        match self.keys.get::<T>(key) {
+            Some(v) => v,
+            None if self.keys.raw(key).is_some() => {
+                panic!("tether: key {key:?} holds another type than {}", std::any::type_name::<T>())
+            }
+            None => panic!("tether: key {key:?} does not exist"),
+        }
+    }
+
+    /// Removes `key`; true if it was there.
+    pub fn delete(&mut self, key: &str) -> bool {
+        self.keys.delete(key)
+    }
+
+    /// The names of the keys set so far.
+    pub fn key_names(&self) -> impl Iterator<Item = &str> {
+        self.keys.names()
+    }
+
+    /// The application state of type `T` registered with `app.state(..)`.
+    ///
+    /// Panics when none was registered: that is a bug in the app's setup, not the request.
+    #[track_caller]
+    pub fn state<T: Send + Sync + 'static>(&self) -> &T {
+        match self.try_state::<T>() {
+            Some(v) => v,
+            None => panic!(
+                "tether: no state of type {} was registered; call app.state(..) first",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// The application state of type `T`, or `None` when none was registered.
+    pub fn try_state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.shared.as_deref()?.state.get::<T>()
+    }
+
+    pub(crate) fn body_limit(&self) -> usize {
+        self.shared.as_deref().map_or(usize::MAX, |s| s.settings.body_limit)
+    }
+}
+
+/// Decodes `query` into `text` and records the key and value ranges in `pairs`.
+fn parse_query(query: &str, text: &mut String, pairs: &mut Vec<(Range<usize>, Range<usize>)>) {
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let ks = text.len();
+        text.push_str(&k);
+        let vs = text.len();
+        text.push_str(&v);
+        pairs.push((ks..vs, vs..text.len()));
+    }
+}
+
+/// Percent-decodes every parameter value into `text`, and points the ranges there.
+fn decode_params(path: &str, params: &mut [Range<usize>], text: &mut String) {
+    for r in params.iter_mut() {
+        let start = text.len();
+        text.push_str(&percent_encoding::percent_decode_str(&path[r.clone()]).decode_utf8_lossy());
+        *r = start..text.len();
+    }
+}

@@ -1,0 +1,136 @@
+//! One request, start to end: take a context, route, run the chain, answer, recycle.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+
+use crate::body::{Body, RequestBody};
+use crate::context::ChainRef;
+use crate::engine::Shared;
+use crate::router::Lookup;
+use crate::{pool, Context};
+
+/// Starts one request: takes a context, fills and routes it. The returned future runs
+/// the chain; it holds only the context's box, so it is small to create and move.
+pub(crate) fn dispatch(
+    shared: Arc<Shared>,
+    head: http::request::Parts,
+    body: RequestBody,
+    remote: Option<SocketAddr>,
+) -> impl Future<Output = Response<Body>> + Send {
+    shared.stats.in_flight.fetch_add(1, Relaxed);
+    let mut lease = Lease { ctx: Some(pool::take()), done: false };
+    let ctx = lease.ctx();
+    let redirect_to = match ctx.begin(shared, head, body, remote) {
+        Lookup::Found(id) => {
+            ctx.chain = ChainRef::Route(id);
+            None
+        }
+        Lookup::NotFound => {
+            ctx.chain = ChainRef::NoRoute;
+            ctx.res_status = StatusCode::NOT_FOUND;
+            None
+        }
+        Lookup::MethodNotAllowed(allow) => {
+            ctx.chain = ChainRef::NoMethod;
+            ctx.res_status = StatusCode::METHOD_NOT_ALLOWED;
+            ctx.res_headers.insert(header::ALLOW, allow);
+            None
+        }
+        Lookup::Redirect(path) => Some(path),
+    };
+    async move {
+        if let Some(path) = redirect_to {
+            lease.done = true;
+            return redirect(lease.ctx(), path);
+        }
+        run_chain(&mut lease).await
+    }
+}
+
+async fn run_chain(lease: &mut Lease) -> Response<Body> {
+    match AssertUnwindSafe(lease.ctx().next()).catch_unwind().await {
+        Ok(()) => {
+            lease.done = true;
+            let ctx = lease.ctx();
+            fill_default_body(ctx);
+            ctx.take_response()
+        }
+        Err(panic) => {
+            // recovery() answers and logs panics with the request's details; this is the
+            // floor under it, so that an engine without it still answers 500.
+            let ctx = lease.ctx();
+            tracing::error!(
+                target: "tether",
+                method = %ctx.method(), path = ctx.path(),
+                panic = crate::middleware::panic_message(&*panic),
+                "handler panicked; answered 500"
+            );
+            crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
+        }
+    }
+}
+
+/// Gin's default bodies when a 404 / 405 chain wrote none.
+fn fill_default_body(ctx: &mut Context) {
+    let text = match (ctx.chain, ctx.res_status) {
+        (ChainRef::NoRoute, StatusCode::NOT_FOUND) => "404 page not found",
+        (ChainRef::NoMethod, StatusCode::METHOD_NOT_ALLOWED) => "405 method not allowed",
+        _ => return,
+    };
+    if ctx.res_body.is_empty() {
+        ctx.string(ctx.res_status, text);
+    }
+}
+
+/// The trailing-slash redirect: 301 for GET, 307 otherwise, as Gin; the query is kept.
+fn redirect(ctx: &Context, mut location: String) -> Response<Body> {
+    if let Some(q) = ctx.uri().query() {
+        location.push('?');
+        location.push_str(q);
+    }
+    let code = if ctx.method() == Method::GET {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::TEMPORARY_REDIRECT
+    };
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = code;
+    if let Ok(v) = HeaderValue::try_from(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// A context on loan to one request. A request that finished returns it to the pool; one
+/// cut short (the client went away, or a handler panicked) frees it instead.
+struct Lease {
+    ctx: Option<Box<Context>>,
+    done: bool,
+}
+
+impl Lease {
+    fn ctx(&mut self) -> &mut Context {
+        self.ctx.as_mut().expect("the context is on loan until the lease drops")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(ctx) = self.ctx.take() else { return };
+        if let Some(shared) = &ctx.shared {
+            shared.stats.in_flight.fetch_sub(1, Relaxed);
+            if self.done {
+                shared.stats.served.fetch_add(1, Relaxed);
+            }
+        }
+        if self.done {
+            pool::give(ctx);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! [`Engine`]: the application — routes, groups, middleware, state and settings — and
+//! [`Shared`], what it becomes once frozen for serving.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+
+use crate::context::ChainRef;
+use crate::group::Group;
+use crate::handler::{share, Chain, Handler, SharedHandler};
+use crate::router::{join_paths, Router};
+use crate::settings::Settings;
+use crate::state::StateMap;
+
+/// The application: register routes and middleware, then serve it.
+///
+/// ```no_run
+/// use tether::{Context, Engine};
+///
+/// async fn ping(c: &mut Context) {
+///     c.string(200, "pong");
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let mut app = Engine::default(); // logger + recovery
+///     app.get("/ping", ping);
+///     app.run("127.0.0.1:8080").await
+/// }
+/// ```
+pub struct Engine {
+    pub(crate) router: Router,
+    global: Vec<SharedHandler>,
+    no_route: Option<SharedHandler>,
+    no_method: Option<SharedHandler>,
+    state: StateMap,
+    pub(crate) settings: Settings,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("router", &self.router)
+            .field("middleware", &self.global.len())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Engine {
+    /// An engine with the `logger()` and `recovery()` middleware, as Gin's `gin.Default()`.
+    fn default() -> Self {
+        let mut app = Engine::new();
+        app.with(crate::middleware::logger()).with(crate::middleware::recovery());
+        app
+    }
+}
+
+impl Engine {
+    /// An engine with no middleware, as Gin's `gin.New()`.
+    pub fn new() -> Self {
+        Engine {
+            router: Router::default(),
+            global: Vec::new(),
+            no_route: None,
+            no_method: None,
+            state: StateMap::default(),
+            settings: Settings::default(),
+        }
+    }
+
+    /// Adds middleware that runs for every request, routes registered before or after it
+    /// alike (and 404 / 405 answers), in the order added.
+    pub fn with(&mut self, middleware: impl Handler) -> &mut Self {
+        self.global.push(share(middleware));
+        self
+    }
+
+    /// A group of routes under `prefix`, with middleware of its own.
+    ///
+    /// ```
+    /// # async fn list(c: &mut tether::Context) {}
+    /// # async fn auth(c: &mut tether::Context) {}
+    /// let mut app = tether::Engine::new();
+    /// let mut v1 = app.group("/v1");
+    /// v1.with(auth);
+    /// v1.get("/users", list); // GET /v1/users runs auth, then list
+    /// ```
+    pub fn group(&mut self, prefix: &str) -> Group<'_> {
+        Group::new(self, join_paths("/", prefix), Vec::new())
+    }
+
+    /// Registers `handler` for `method` requests to `path` (Gin syntax: `/user/:id`,
+    /// `/files/*path`). Panics if the route conflicts with one registered before.
+    pub fn handle(&mut self, method: Method, path: &str, handler: impl Handler) -> &mut Self {
+        self.add_route(Some(method), path, &[], share(handler));
+        self
+    }
+
+    /// Registers `handler` for every method at `path`.
+    pub fn any(&mut self, path: &str, handler: impl Handler) -> &mut Self {
+        self.add_route(None, path, &[], share(handler));
+        self
+    }
+
+    crate::group::method_shortcuts!();
+
+    pub(crate) fn add_route(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        group_middleware: &[SharedHandler],
+        handler: SharedHandler,
+    ) {
+        let chain: Chain = group_middleware.iter().cloned().chain([handler]).collect();
+        self.router.add(method, path, chain);
+    }
+
+    /// The handler for requests no route matches. It runs after the global middleware,
+    /// with the status already 404; if it writes no body, Gin's `404 page not found` is sent.
+    pub fn no_route(&mut self, handler: impl Handler) -> &mut Self {
+        self.no_route = Some(share(handler));
+        self
+    }
+
+    /// The handler for requests whose path exists for other methods only. It runs with the
+    /// status already 405 and the `Allow` header set.
+    pub fn no_method(&mut self, handler: impl Handler) -> &mut Self {
+        self.no_method = Some(share(handler));
+        self
+    }
+
+    /// Registers a shared value (a database pool, a client, settings) that handlers read
+    /// with `c.state::<T>()`. One value per type; a second of the same type replaces the first.
+    ///
+    /// ```
+    /// struct Greeting(&'static str);
+    /// async fn hello(c: &mut tether::Context) {
+    ///     let text = c.state::<Greeting>().0;
+    ///     c.string(200, text);
+    /// }
+    /// let mut app = tether::Engine::new();
+    /// app.state(Greeting("hello")).get("/", hello);
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// The largest request body `c.body_bytes()` and the JSON and form binders read.
+    /// Past it they fail with 413. Default is 2 MiB.
+    pub fn body_limit(&mut self, bytes: usize) -> &mut Self {
+        self.settings.body_limit = bytes;
+        self
+    }
+
+    /// How long a new connection may take to deliver its first request head before it is
+    /// closed. Default is 10 seconds.
+    pub fn header_read_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may sit idle between requests (including while the next
+    /// request's head trickles in) before it is closed. Default is 60 seconds.
+    pub fn keep_alive_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once; past it, new connections wait in the
+    /// listener's backlog. Default is 10,000.
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.settings.max_connections = max.max(1);
+        self
+    }
+
+    /// How long graceful shutdown waits for in-flight requests before cutting them off
+    /// (and counting and logging what was cut). Default is 10 seconds.
+    pub fn shutdown_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether connections that open with the HTTP/2 preface are served as HTTP/2 (h2c,
+    /// "prior knowledge"). HTTP/1.1 is always served. Default is on.
+    pub fn http2(&mut self, enabled: bool) -> &mut Self {
+        self.settings.http2 = enabled;
+        self
+    }
+
+    /// Freezes the engine for serving.
+    pub(crate) fn into_shared(mut self) -> Arc<Shared> {
+        self.router.freeze(&self.global);
+        let tail = |h: Option<SharedHandler>| -> Chain { self.global.iter().cloned().chain(h).collect() };
+        let no_route = tail(self.no_route.take());
+        let no_method = tail(self.no_method.take());
+        Arc::new(Shared {
+            router: self.router,
+            no_route,
+            no_method,
+            state: self.state,
+            settings: self.settings,
+            stats: Stats::default(),
+        })
+    }
+}
+
+/// The engine, frozen: what every request reads.
+pub(crate) struct Shared {
+    pub(crate) router: Router,
+    no_route: Chain,
+    no_method: Chain,
+    pub(crate) state: StateMap,
+    pub(crate) settings: Settings,
+    pub(crate) stats: Stats,
+}
+
+impl Shared {
+    /// The handlers a request runs.
+    pub(crate) fn chain(&self, which: ChainRef) -> &[SharedHandler] {
+        match which {
+            ChainRef::Route(id) => &self.router.routes[id].chain,
+            ChainRef::NoRoute => &self.no_route,
+            ChainRef::NoMethod => &self.no_method,
+            ChainRef::None => &[],
+        }
+    }
+}
+
+/// Live counters of the engine.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Requests being handled now.
+    pub(crate) in_flight: AtomicUsize,
+    /// Requests answered since start.
+    pub(crate) served: AtomicU64,
+    /// Connections open now.
+    pub(crate) connections: AtomicUsize,
+}

@@ -1,0 +1,119 @@
+//! The request's typed key-value store (`c.set` / `c.get::<T>`), shared copy-on-write.
+//!
+//! The map sits behind one `Arc`, so a copy of the context shares it in O(1) whatever the
+//! number of keys; the first `set` after a copy clones the list of entries (each value is
+//! itself behind an `Arc`, so that clone copies pointers, never values).
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+type Value = Arc<dyn Any + Send + Sync>;
+type Entries = Vec<(Cow<'static, str>, Value)>;
+
+/// The keys of one request.
+#[derive(Clone, Default)]
+pub(crate) struct Keys {
+    entries: Option<Arc<Entries>>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Keys {
+    /// Stores `value` under `key`, replacing what was there.
+    pub(crate) fn set<T: Send + Sync + 'static>(&mut self, key: Cow<'static, str>, value: T) {
+        let entries = Arc::make_mut(self.entries.get_or_insert_with(Default::default));
+        let value: Value = Arc::new(value);
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
+
+    /// The value under `key`, if there is one of type `T`.
+    pub(crate) fn get<T: 'static>(&self, key: &str) -> Option<&T> {
+        self.raw(key)?.downcast_ref()
+    }
+
+    /// The value under `key`, whatever its type.
+    pub(crate) fn raw(&self, key: &str) -> Option<&(dyn Any + Send + Sync)> {
+        let entries = self.entries.as_ref()?;
+        entries.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+    }
+
+    /// Removes `key`; true if it was there.
+    pub(crate) fn delete(&mut self, key: &str) -> bool {
+        let Some(arc) = self.entries.as_mut() else { return false };
+        let Some(pos) = arc.iter().position(|(k, _)| k == key) else { return false };
+        Arc::make_mut(arc).remove(pos);
+        true
+    }
+
+    /// The keys' names, in the order they were first set.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().flat_map(|e| e.iter().map(|(k, _)| &**k))
+    }
+
+    /// A copy holding only the named keys (for `copy_only`).
+    #[allow(dead_code)]
+    pub(crate) fn only(&self, names: &[&str]) -> Keys {
+        let Some(entries) = &self.entries else { return Keys::default() };
+        let kept: Vec<_> = entries.iter().filter(|(k, _)| names.contains(&&**k)).cloned().collect();
+        Keys { entries: (!kept.is_empty()).then(|| Arc::new(kept)) }
+    }
+
+    /// Empties the map for the next request, keeping its buffer when no copy shares it.
+    pub(crate) fn clear(&mut self) {
+        match self.entries.as_mut().map(Arc::get_mut) {
+            Some(Some(entries)) => entries.clear(),
+            Some(None) => self.entries = None,
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_get_set_delete() {
+        let mut k = Keys::default();
+        k.set("user".into(), String::from("ada"));
+        k.set("n".into(), 7u32);
+        assert_eq!(k.get::<String>("user").map(String::as_str), Some("ada"));
+        assert_eq!(k.get::<u32>("n"), Some(&7));
+        assert_eq!(k.get::<u64>("n"), None, "wrong type is None, not a panic");
+        k.set("n".into(), 8u32);
+        assert_eq!(k.get::<u32>("n"), Some(&8));
+        assert!(k.delete("n"));
+        assert!(!k.delete("n"));
+        assert_eq!(k.names().collect::<Vec<_>>(), ["user"]);
+    }
+
+    #[test]
+    fn a_clone_does_not_see_later_sets() {
+        let mut k = Keys::default();
+        k.set("a".into(), 1u8);
+        let copy = k.clone();
+        k.set("a".into(), 2u8);
+        k.set("b".into(), 3u8);
+        assert_eq!(copy.get::<u8>("a"), Some(&1));
+        assert_eq!(copy.get::<u8>("b"), None);
+        assert_eq!(k.get::<u8>("a"), Some(&2));
+    }
+
+    #[test]
+    fn clear_keeps_a_shared_map_intact() {
+        let mut k = Keys::default();
+        k.set("a".into(), 1u8);
+        let copy = k.clone();
+        k.clear();
+        assert_eq!(k.get::<u8>("a"), None);
+        assert_eq!(copy.get::<u8>("a"), Some(&1));
+    }
+}

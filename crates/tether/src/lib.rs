@@ -1,0 +1,76 @@
+//! # tether
+//!
+//! A web framework with the API Gin users know — `app.get("/user/:id", h)`, `c.param`,
+//! `c.json`, `c.next()`, groups, middleware — and a request context that cannot leak.
+//!
+//! Handlers receive `&mut Context`. The borrow ends when the handler returns, so the
+//! context cannot be used from a spawned task after the request is over: the bug Gin
+//! users hit with pooled `*gin.Context` values in goroutines does not compile here.
+//!
+//! ```no_run
+//! use tether::{Context, Engine};
+//!
+//! async fn user(c: &mut Context) {
+//!     let id = c.param("id").to_owned();
+//!     c.json(200, &tether::json!({ "id": id }));
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let mut app = Engine::default(); // logger + recovery, as gin.Default()
+//!     app.get("/user/:id", user);
+//!     let mut v1 = app.group("/v1");
+//!     v1.get("/ping", async |c: &mut Context| { c.string(200, "pong") });
+//!     app.run("127.0.0.1:8080").await
+//! }
+//! ```
+//!
+//! ## Paths
+//!
+//! Gin's syntax: `/user/:id` matches one segment; `/files/*path` matches the rest, and its
+//! value keeps the leading `/` (`/files/a/b` gives `/a/b`). Static segments win over
+//! parameters (`/user/new` beside `/user/:id` is fine). Routing is on the raw path;
+//! parameter values are percent-decoded. No route: 404. The path exists for another
+//! method: 405 with `Allow`. The path with or without a trailing slash exists: redirect
+//! (301 for GET, 307 otherwise). Routes that conflict panic at registration, naming both.
+
+#![forbid(unsafe_code)]
+
+mod binding;
+mod body;
+mod connection;
+mod context;
+mod dispatch;
+mod engine;
+mod file;
+mod group;
+mod handler;
+mod keys;
+pub mod middleware;
+mod pool;
+mod response;
+mod router;
+mod server;
+mod service;
+mod settings;
+mod state;
+pub mod testing;
+
+pub use binding::{BindError, Source};
+pub use body::{Body, BodyError, BoxError};
+pub use context::Context;
+pub use engine::Engine;
+pub use group::Group;
+pub use handler::{BoxFuture, Handler, HandlerFn};
+pub use response::IntoStatus;
+pub use server::{shutdown_signal, ShutdownReport};
+pub use service::{ResponseFuture, TetherService};
+
+pub use cookie;
+pub use http::{self, Method, StatusCode};
+pub use serde_json::json;
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,217 @@
+//! The response side of [`Context`]: status, headers and body, written by handlers and
+//! readable (and changeable) by middleware after `c.next().await`.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+use serde::Serialize;
+
+use crate::body::Body;
+use crate::Context;
+
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+
+/// A status code, as a [`StatusCode`] or a plain number (`200`).
+pub trait IntoStatus {
+    /// The status code. Panics on a number outside 100..=999: that is a bug in the app.
+    fn into_status(self) -> StatusCode;
+}
+
+impl IntoStatus for StatusCode {
+    fn into_status(self) -> StatusCode {
+        self
+    }
+}
+
+impl IntoStatus for u16 {
+    #[track_caller]
+    fn into_status(self) -> StatusCode {
+        StatusCode::from_u16(self).unwrap_or_else(|_| panic!("tether: {self} is not an HTTP status code"))
+    }
+}
+
+impl Context {
+    /// Sets the response status (the default is 200).
+    pub fn status(&mut self, code: impl IntoStatus) {
+        self.res_status = code.into_status();
+    }
+
+    /// Sets the response header `key` to `value`, replacing earlier values; an empty
+    /// value removes it, as Gin's `c.Header` does. An invalid name or value is logged
+    /// and ignored.
+    pub fn header<K, V>(&mut self, key: K, value: V)
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        let Ok(name) = key.try_into() else {
+            tracing::warn!(target: "tether", "ignored a response header with an invalid name");
+            return;
+        };
+        match value.try_into() {
+            Ok(v) if v.is_empty() => {
+                self.res_headers.remove(&name);
+            }
+            Ok(v) => {
+                self.res_headers.insert(name, v);
+            }
+            Err(_) => {
+                tracing::warn!(target: "tether", header = %name, "ignored an invalid response header value")
+            }
+        }
+    }
+
+    /// Answers `code` with a plain-text body.
+    pub fn string(&mut self, code: impl IntoStatus, body: impl Into<Body>) {
+        self.render(code.into_status(), TEXT, body.into());
+    }
+
+    /// Answers `code` with `value` as JSON. If `value` cannot be serialized, answers 500
+    /// and logs why.
+    pub fn json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
+        let mut buf = Vec::with_capacity(128);
+        match serde_json::to_writer(&mut buf, value) {
+            Ok(()) => self.render(code.into_status(), JSON, buf.into()),
+            Err(e) => {
+                tracing::error!(target: "tether", error = %e, "could not render JSON; answered 500");
+                self.render(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "failed to render JSON".into());
+            }
+        }
+    }
+
+    /// Answers `code` with `body` and the given content type.
+    pub fn data(&mut self, code: impl IntoStatus, content_type: &str, body: impl Into<Body>) {
+        let ctype = HeaderValue::try_from(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        self.render(code.into_status(), ctype, body.into());
+    }
+
+    /// Answers `code` with an HTML body.
+    pub fn html(&mut self, code: impl IntoStatus, body: impl Into<Body>) {
+        self.render(code.into_status(), HTML, body.into());
+    }
+
+    /// Redirects to `location` with `code` (301, 302, 303, 307 or 308).
+    pub fn redirect(&mut self, code: impl IntoStatus, location: &str) {
+        self.res_status = code.into_status();
+        self.header(header::LOCATION, location);
+        self.res_body = Body::empty();
+    }
+
+    /// Answers with the contents of the file at `path`, its type guessed from the
+    /// extension; 404 when there is no such file. Large files are streamed.
+    pub async fn file(&mut self, path: impl AsRef<std::path::Path>) {
+        let path = path.as_ref();
+        match crate::file::open(path).await {
+            Ok((body, len)) => {
+                let mime = mime_guess::from_path(path).first_or_octet_stream();
+                if let Ok(v) = HeaderValue::try_from(mime.as_ref()) {
+                    self.res_headers.insert(header::CONTENT_TYPE, v);
+                }
+                self.res_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                self.res_status = StatusCode::OK;
+                self.res_body = body;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.string(StatusCode::NOT_FOUND, "404 page not found");
+            }
+            Err(e) => {
+                tracing::error!(target: "tether", path = %path.display(), error = %e, "could not serve file");
+                self.string(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error");
+            }
+        }
+    }
+
+    /// Adds a `Set-Cookie` header for `cookie`.
+    ///
+    /// ```
+    /// use tether::cookie::Cookie;
+    /// async fn login(c: &mut tether::Context) {
+    ///     c.set_cookie(Cookie::build(("session", "abc")).path("/").http_only(true).build());
+    ///     c.string(200, "welcome");
+    /// }
+    /// ```
+    pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
+        match HeaderValue::try_from(cookie.encoded().to_string()) {
+            Ok(v) => {
+                self.res_headers.append(header::SET_COOKIE, v);
+            }
+            Err(_) => tracing::warn!(target: "tether", "ignored a cookie that is not a valid header"),
+        }
+    }
+
+    /// Answers `code` with no body, and stops the chain.
+    pub fn abort_with_status(&mut self, code: impl IntoStatus) {
+        self.res_status = code.into_status();
+        self.abort();
+    }
+
+    /// Answers `code` with `value` as JSON, and stops the chain.
+    pub fn abort_with_status_json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
+        self.json(code, value);
+        self.abort();
+    }
+
+    /// Answers `code` with `{"error": "<err>"}`, and stops the chain.
+    pub fn abort_with_error(&mut self, code: impl IntoStatus, err: impl std::fmt::Display) {
+        self.abort_with_status_json(code, &serde_json::json!({ "error": err.to_string() }));
+    }
+
+    /***** reading the response back (middleware) *****/
+
+    /// The response status written so far.
+    pub fn response_status(&self) -> StatusCode {
+        self.res_status
+    }
+
+    /// The response headers written so far.
+    pub fn response_headers(&self) -> &HeaderMap {
+        &self.res_headers
+    }
+
+    /// The response headers, to change.
+    pub fn response_headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.res_headers
+    }
+
+    /// The response body written so far.
+    pub fn response_body(&self) -> &Body {
+        &self.res_body
+    }
+
+    /// Replaces the response body; returns the old one.
+    pub fn set_response_body(&mut self, body: impl Into<Body>) -> Body {
+        std::mem::replace(&mut self.res_body, body.into())
+    }
+
+    /// True once a body was written.
+    pub fn written(&self) -> bool {
+        !self.res_body.is_empty()
+    }
+
+    fn render(&mut self, code: StatusCode, content_type: HeaderValue, body: Body) {
+        self.res_status = code;
+        self.res_headers.insert(header::CONTENT_TYPE, content_type);
+        self.res_body = body;
+    }
+
+    /// Moves the response out of the context.
+    pub(crate) fn take_response(&mut self) -> http::Response<Body> {
+        let mut res = http::Response::new(std::mem::take(&mut self.res_body));
+        *res.status_mut() = self.res_status;
+        // Swap rather than assign: the context keeps the response's fresh empty map, and
+        // no empty map is dropped on the way.
+        std::mem::swap(res.headers_mut(), &mut self.res_headers);
+        res
+    }
+}
+
+/// A response with a plain-text body, outside any context.
+pub(crate) fn plain(code: StatusCode, body: &'static str) -> http::Response<Body> {
+    let mut res = http::Response::new(Body::from(Bytes::from_static(body.as_bytes())));
+    *res.status_mut() = code;
+    res.headers_mut().insert(header::CONTENT_TYPE, TEXT);
+    res
+}

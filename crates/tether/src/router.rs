@@ -1,0 +1,393 @@
+//! The route table: Gin path syntax on top of `matchit`, a method table per path, and
+//! the 404 / 405 / trailing-slash-redirect decisions.
+//!
+//! Gin's `/user/:id` becomes matchit's `/user/{id}`; Gin's `/files/*path` becomes
+//! `/files/{*path}` plus an entry for `/files/` itself, so that, as in Gin, the catch-all
+//! also matches the bare directory and its value keeps the leading `/`.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use http::{HeaderValue, Method};
+
+use crate::handler::{Chain, SharedHandler};
+
+/// Index of a route in [`Router::routes`].
+pub(crate) type RouteId = usize;
+
+/// One registered route: its pattern, its parameter names and its handler chain.
+pub(crate) struct Route {
+    /// The pattern as the user wrote it, prefixes joined: `/v1/user/:id`.
+    pub(crate) pattern: Box<str>,
+    /// Parameter names in path order.
+    pub(crate) param_names: Box<[Box<str>]>,
+    /// The last parameter is a catch-all (`*path`).
+    pub(crate) catch_all: bool,
+    /// The whole chain, global middleware first.
+    pub(crate) chain: Chain,
+}
+
+/// The routes registered at one path pattern, by method.
+struct PathEntry {
+    methods: Vec<(Method, RouteId)>,
+    any: Option<RouteId>,
+    /// This entry is the bare directory of a catch-all (`/files/` for `/files/*path`):
+    /// the catch-all's value is then `/`.
+    catch_all_root: bool,
+    /// The `Allow` header for a 405 here, computed when the table is frozen.
+    allow: HeaderValue,
+}
+
+impl PathEntry {
+    fn route_for(&self, method: &Method) -> Option<RouteId> {
+        let found = self.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
+        found.or(self.any).or_else(|| {
+            // HEAD is answered by the GET route when no HEAD route exists; hyper drops the body.
+            if *method == Method::HEAD {
+                self.methods.iter().find(|(m, _)| m == Method::GET).map(|&(_, id)| id)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// What the router decided for one request.
+pub(crate) enum Lookup {
+    /// A route matched; its parameter value ranges were written to the caller's buffer.
+    Found(RouteId),
+    /// The path exists for other methods; this is the `Allow` header value.
+    MethodNotAllowed(HeaderValue),
+    /// The path with (or without) a trailing slash exists: redirect there.
+    Redirect(String),
+    /// Nothing matches.
+    NotFound,
+}
+
+/// The route table. Built while routes are registered, then frozen and shared.
+#[derive(Default)]
+pub(crate) struct Router {
+    tree: matchit::Router<usize>,
+    /// Paths without parameters, looked up by hash before the tree: most routes of a
+    /// real API are static, and a hash of a short path is cheaper than a tree walk.
+    statics: HashMap<Box<str>, usize, rustc_hash::FxBuildHasher>,
+    entries: Vec<PathEntry>,
+    /// matchit pattern -> entry index, and back to the Gin pattern for error messages.
+    by_pattern: HashMap<String, (usize, String)>,
+    pub(crate) routes: Vec<Route>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let patterns: Vec<&str> = self.routes.iter().map(|r| &*r.pattern).collect();
+        f.debug_struct("Router").field("routes", &patterns).finish()
+    }
+}
+
+impl Router {
+    /// Registers `method` (or every method, for `None`) at the Gin pattern `path`, with
+    /// the group's part of the chain. Panics with a message naming both routes when the
+    /// pattern conflicts with another.
+    pub(crate) fn add(&mut self, method: Option<Method>, path: &str, chain: Chain) -> RouteId {
+        let parsed = parse_pattern(path);
+        let id = self.routes.len();
+        let entry = self.entry_for(&parsed.matchit, path, false);
+        if parsed.catch_all {
+            // The bare directory of a catch-all: "/files/" for "/files/*path".
+            let root = &parsed.matchit[..parsed.matchit.rfind('{').expect("catch-all brace")];
+            let root_entry = self.entry_for(root, path, true);
+            self.claim(root_entry, &method, id, path);
+        }
+        self.claim(entry, &method, id, path);
+        self.routes.push(Route {
+            pattern: path.into(),
+            param_names: parsed.names.into_boxed_slice(),
+            catch_all: parsed.catch_all,
+            chain,
+        });
+        id
+    }
+
+    fn entry_for(&mut self, matchit_pattern: &str, gin_pattern: &str, catch_all_root: bool) -> usize {
+        if let Some((idx, _)) = self.by_pattern.get(matchit_pattern) {
+            return *idx;
+        }
+        let idx = self.entries.len();
+        if let Err(err) = self.tree.insert(matchit_pattern, idx) {
+            let other = match &err {
+                matchit::InsertError::Conflict { with } => {
+                    self.by_pattern.get(with).map(|(_, gin)| gin.clone()).unwrap_or_else(|| with.clone())
+                }
+                _ => panic!("tether: invalid route pattern {gin_pattern:?}: {err}"),
+            };
+            panic!("tether: route {gin_pattern:?} conflicts with route {other:?} registered before it");
+        }
+        self.entries.push(PathEntry {
+            methods: Vec::new(),
+            any: None,
+            catch_all_root,
+            allow: HeaderValue::from_static(""),
+        });
+        self.by_pattern.insert(matchit_pattern.to_owned(), (idx, gin_pattern.to_owned()));
+        if !matchit_pattern.contains('{') && !catch_all_root {
+            self.statics.insert(matchit_pattern.into(), idx);
+        }
+        idx
+    }
+
+    fn claim(&mut self, entry: usize, method: &Option<Method>, id: RouteId, path: &str) {
+        let e = &mut self.entries[entry];
+        let taken = match method {
+            Some(m) => e.methods.iter().any(|(x, _)| x == m),
+            None => e.any.is_some(),
+        };
+        if taken {
+            let what = method.as_ref().map_or("ANY", |m| m.as_str());
+            panic!("tether: route {what} {path:?} is registered twice");
+        }
+        match method {
+            Some(m) => e.methods.push((m.clone(), id)),
+            None => e.any = Some(id),
+        }
+    }
+
+    /// Computes what only a complete table knows: the `Allow` headers, and each route's
+    /// whole chain with the global middleware in front (global middleware applies to every
+    /// route, whenever it was added). Called once, when the engine is frozen.
+    pub(crate) fn freeze(&mut self, global: &[SharedHandler]) {
+        for r in &mut self.routes {
+            r.chain = global.iter().chain(r.chain.iter()).cloned().collect();
+        }
+        for e in &mut self.entries {
+            let mut names: Vec<&str> = e.methods.iter().map(|(m, _)| m.as_str()).collect();
+            if names.contains(&"GET") && !names.contains(&"HEAD") {
+                names.push("HEAD");
+            }
+            names.sort_unstable();
+            e.allow = HeaderValue::from_str(&names.join(", ")).expect("method names are valid");
+        }
+    }
+
+    /// Finds what answers `method path`. On a match, the byte ranges of the parameter
+    /// values in `path` are written to `params` (cleared first), in the route's order.
+    pub(crate) fn lookup(&self, method: &Method, path: &str, params: &mut Vec<Range<usize>>) -> Lookup {
+        params.clear();
+        if let Some(&idx) = self.statics.get(path) {
+            let entry = &self.entries[idx];
+            return match entry.route_for(method) {
+                Some(id) => Lookup::Found(id),
+                None => Lookup::MethodNotAllowed(entry.allow.clone()),
+            };
+        }
+        match self.tree.at(path) {
+            Ok(m) => {
+                let entry = &self.entries[*m.value];
+                let Some(id) = entry.route_for(method) else {
+                    return Lookup::MethodNotAllowed(entry.allow.clone());
+                };
+                if entry.catch_all_root {
+                    params.push(path.len() - 1..path.len());
+                    return Lookup::Found(id);
+                }
+                let base = path.as_ptr() as usize;
+                for (_, value) in m.params.iter() {
+                    // matchit hands out slices of `path`, so their offsets are the ranges.
+                    let start = value.as_ptr() as usize - base;
+                    params.push(start..start + value.len());
+                }
+                if self.routes[id].catch_all {
+                    // Gin keeps the catch-all's leading '/': "/files/a/b" gives "/a/b".
+                    if let Some(last) = params.last_mut() {
+                        last.start -= 1;
+                    }
+                }
+                Lookup::Found(id)
+            }
+            Err(_) => self.trailing_slash_redirect(method, path),
+        }
+    }
+
+    fn trailing_slash_redirect(&self, method: &Method, path: &str) -> Lookup {
+        if path == "/" || *method == Method::CONNECT {
+            return Lookup::NotFound;
+        }
+        let other = match path.strip_suffix('/') {
+            Some(trimmed) => trimmed.to_owned(),
+            None => format!("{path}/"),
+        };
+        match self.tree.at(&other) {
+            Ok(m) if self.entries[*m.value].route_for(method).is_some() => {
+                // Never emit a protocol-relative Location ("//host/..."): collapse the slashes.
+                let collapsed = format!("/{}", other.trim_start_matches('/'));
+                Lookup::Redirect(collapsed)
+            }
+            _ => Lookup::NotFound,
+        }
+    }
+}
+
+/// A Gin pattern translated for matchit.
+struct ParsedPattern {
+    matchit: String,
+    names: Vec<Box<str>>,
+    catch_all: bool,
+}
+
+fn parse_pattern(path: &str) -> ParsedPattern {
+    assert!(path.starts_with('/'), "tether: route path {path:?} must begin with '/'");
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut names: Vec<Box<str>> = Vec::new();
+    let mut catch_all = false;
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        out.push('/');
+        let (kind, name) = match seg.as_bytes().first() {
+            Some(b':') => (':', &seg[1..]),
+            Some(b'*') => ('*', &seg[1..]),
+            _ => {
+                // A literal segment; matchit reserves braces, so escape them.
+                out.push_str(&seg.replace('{', "{{").replace('}', "}}"));
+                continue;
+            }
+        };
+        assert!(!name.is_empty(), "tether: a wildcard in route {path:?} has no name");
+        assert!(
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'),
+            "tether: wildcard name {name:?} in route {path:?} may use letters, digits, '_', '-' and '.'"
+        );
+        assert!(
+            !names.iter().any(|n| &**n == name),
+            "tether: route {path:?} names the parameter {name:?} twice"
+        );
+        if kind == '*' {
+            assert!(
+                i == segments.len() - 1,
+                "tether: catch-all '*{name}' must be the last segment of route {path:?}"
+            );
+            catch_all = true;
+            out.push_str("{*");
+        } else {
+            out.push('{');
+        }
+        out.push_str(name);
+        out.push('}');
+        names.push(name.into());
+    }
+    ParsedPattern { matchit: out, names, catch_all }
+}
+
+/// Joins a group prefix and a relative path the way Gin does: one slash between them, and
+/// a trailing slash on the relative path kept.
+pub(crate) fn join_paths(prefix: &str, relative: &str) -> String {
+    if relative.is_empty() {
+        return prefix.to_owned();
+    }
+    let mut joined = prefix.trim_end_matches('/').to_owned();
+    if !relative.starts_with('/') {
+        joined.push('/');
+    }
+    joined.push_str(relative);
+    if joined.is_empty() {
+        joined.push('/');
+    }
+    joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain() -> Chain {
+        Vec::new().into()
+    }
+
+    fn router(routes: &[(&str, &str)]) -> Router {
+        let mut r = Router::default();
+        for (m, p) in routes {
+            let method = (*m != "ANY").then(|| m.parse::<Method>().unwrap());
+            r.add(method, p, chain());
+        }
+        r.freeze(&[]);
+        r
+    }
+
+    fn found(r: &Router, method: &str, path: &str) -> Option<(String, Vec<String>)> {
+        let mut ranges = Vec::new();
+        match r.lookup(&method.parse().unwrap(), path, &mut ranges) {
+            Lookup::Found(id) => Some((
+                r.routes[id].pattern.to_string(),
+                ranges.iter().map(|x| path[x.clone()].to_owned()).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn gin_patterns_translate_to_matchit() {
+        let p = parse_pattern("/user/:id/files/*path");
+        assert_eq!(p.matchit, "/user/{id}/files/{*path}");
+        assert_eq!(p.names, vec![Box::from("id"), Box::from("path")]);
+        assert!(p.catch_all);
+        assert_eq!(parse_pattern("/a{b}/c").matchit, "/a{{b}}/c", "literal braces are escaped");
+        assert_eq!(
+            parse_pattern("/v1/things:batch").matchit,
+            "/v1/things:batch",
+            "':' inside a segment is literal"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "has no name")]
+    fn a_wildcard_needs_a_name() {
+        parse_pattern("/user/:");
+    }
+
+    #[test]
+    #[should_panic(expected = "names the parameter \"id\" twice")]
+    fn parameter_names_are_unique() {
+        parse_pattern("/a/:id/b/:id");
+    }
+
+    #[test]
+    #[should_panic(expected = "must begin with '/'")]
+    fn paths_begin_with_a_slash() {
+        parse_pattern("user");
+    }
+
+    #[test]
+    fn join_paths_like_gin() {
+        assert_eq!(join_paths("/", "/v1"), "/v1");
+        assert_eq!(join_paths("/v1", "/users"), "/v1/users");
+        assert_eq!(join_paths("/v1/", "/users"), "/v1/users");
+        assert_eq!(join_paths("/v1", "users"), "/v1/users");
+        assert_eq!(join_paths("/v1", ""), "/v1");
+        assert_eq!(join_paths("/v1", "/"), "/v1/");
+        assert_eq!(join_paths("/", "/"), "/");
+    }
+
+    #[test]
+    fn lookup_static_params_catch_all_and_any() {
+        let r = router(&[
+            ("GET", "/"),
+            ("GET", "/user/new"),
+            ("GET", "/user/:id"),
+            ("POST", "/user/:id"),
+            ("GET", "/src/*filepath"),
+            ("ANY", "/any/:x"),
+        ]);
+        assert_eq!(found(&r, "GET", "/"), Some(("/".into(), vec![])));
+        assert_eq!(found(&r, "GET", "/user/new"), Some(("/user/new".into(), vec![])));
+        assert_eq!(found(&r, "GET", "/user/7"), Some(("/user/:id".into(), vec!["7".into()])));
+        assert_eq!(found(&r, "POST", "/user/7"), Some(("/user/:id".into(), vec!["7".into()])));
+        assert_eq!(found(&r, "HEAD", "/user/7"), Some(("/user/:id".into(), vec!["7".into()])));
+        assert_eq!(found(&r, "GET", "/src/a/b.go"), Some(("/src/*filepath".into(), vec!["/a/b.go".into()])));
+        assert_eq!(found(&r, "GET", "/src/"), Some(("/src/*filepath".into(), vec!["/".into()])));
+        assert_eq!(found(&r, "PATCH", "/any/1"), Some(("/any/:x".into(), vec!["1".into()])));
+        let mut ranges = Vec::new();
+        assert!(
+            matches!(r.lookup(&Method::DELETE, "/user/7", &mut ranges), Lookup::MethodNotAllowed(a) if a == "GET, HEAD, POST")
+        );
+        assert!(matches!(r.lookup(&Method::GET, "/nope", &mut ranges), Lookup::NotFound));
+        assert!(matches!(r.lookup(&Method::GET, "/src", &mut ranges), Lookup::Redirect(p) if p == "/src/"));
+    }
+}

@@ -1,0 +1,157 @@
+//! Serving the engine: accept loop, connection cap, graceful shutdown with a deadline.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::Semaphore;
+
+use crate::connection::{self, Connections};
+use crate::Engine;
+
+/// What graceful shutdown had to cut off when its deadline passed. All zero when every
+/// in-flight request finished in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Requests still being handled at the deadline, dropped unanswered.
+    pub requests_cut: usize,
+    /// Connections still open at the deadline, closed.
+    pub connections_cut: usize,
+}
+
+impl Engine {
+    /// Binds `addr` and serves until SIGINT or SIGTERM, then shuts down gracefully.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let app = tether::Engine::default();
+    /// app.run("127.0.0.1:8080").await
+    /// # }
+    /// ```
+    pub async fn run(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(target: "tether", "listening on http://{}", listener.local_addr()?);
+        self.serve(listener).await
+    }
+
+    /// Serves on `listener` until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
+        self.serve_with_shutdown(listener, shutdown_signal()).await.map(|_| ())
+    }
+
+    /// Serves on `listener` until `signal` completes, then shuts down gracefully: stops
+    /// accepting, lets in-flight requests finish and closes idle connections; at the
+    /// shutdown deadline (`shutdown_timeout`, 10 s by default) cuts off what is left, and
+    /// logs and reports it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    /// let server = tokio::spawn(tether::Engine::new().serve_with_shutdown(listener, async {
+    ///     rx.await.ok();
+    /// }));
+    /// tx.send(()).unwrap();
+    /// let report = server.await.unwrap()?;
+    /// assert_eq!(report.requests_cut, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<ShutdownReport> {
+        let service = self.into_service();
+        let settings = service.shared().settings.clone();
+        let permits = Arc::new(Semaphore::new(settings.max_connections));
+        let conns = Arc::new(Connections::default());
+        let watcher = conns.watch(&settings);
+        tokio::pin!(signal);
+        loop {
+            let permit = tokio::select! {
+                biased;
+                _ = &mut signal => break,
+                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            };
+            let (stream, peer) = tokio::select! {
+                biased;
+                _ = &mut signal => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, breathe, go on.
+                        tracing::warn!(target: "tether", error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            // Registered here, before the task runs, so that a shutdown that starts now
+            // reaches this connection too.
+            let slot = conns.open();
+            let shared = service.shared().clone();
+            tokio::spawn(async move {
+                connection::serve(shared, stream, peer, slot).await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        let stats = &service.shared().stats;
+        tracing::info!(
+            target: "tether",
+            connections = conns.len(),
+            in_flight = stats.in_flight.load(Relaxed),
+            "shutting down: no new connections; finishing in-flight requests"
+        );
+        conns.shut_down();
+        let drained = tokio::time::timeout(settings.shutdown_timeout, conns.all_closed()).await.is_ok();
+        let report = if drained {
+            tracing::info!(target: "tether", "shutdown complete: every in-flight request finished");
+            ShutdownReport::default()
+        } else {
+            let report =
+                ShutdownReport { requests_cut: stats.in_flight.load(Relaxed), connections_cut: conns.len() };
+            tracing::warn!(
+                target: "tether",
+                requests_cut = report.requests_cut,
+                connections_cut = report.connections_cut,
+                deadline = ?settings.shutdown_timeout,
+                "shutdown deadline passed: cutting off what is left"
+            );
+            conns.close_all();
+            conns.all_closed().await;
+            report
+        };
+        drop(watcher);
+        Ok(report)
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!(target: "tether", "SIGINT received"),
+        _ = term => tracing::info!(target: "tether", "SIGTERM received"),
+    }
+}

@@ -1,0 +1,132 @@
+//! The engine as a `tower::Service` and a `hyper::service::Service`, to run under any
+//! server: hyper's own connection builders, hyper-util, axum, or tower middleware.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{Request, Response};
+
+use crate::body::{Body, BoxError, RequestBody};
+use crate::dispatch::dispatch;
+use crate::engine::Shared;
+use crate::Engine;
+
+/// The future a [`TetherService`] returns.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// The frozen engine as a service. Cloning is cheap (one reference count).
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// // Serve one connection with plain hyper.
+/// let mut app = tether::Engine::new();
+/// app.get("/", async |c: &mut tether::Context| { c.string(200, "hi") });
+/// # let _ = app;
+/// # let mut app = tether::Engine::new();
+/// let service = app.into_service();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let (stream, peer) = listener.accept().await?;
+/// let io = hyper_util::rt::TokioIo::new(stream);
+/// hyper::server::conn::http1::Builder::new()
+///     .serve_connection(io, service.with_remote_addr(peer))
+///     .await
+///     .ok();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TetherService {
+    shared: Arc<Shared>,
+    remote: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for TetherService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TetherService").field("remote", &self.remote).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Freezes the engine into a service that any hyper or tower server can run.
+    pub fn into_service(self) -> TetherService {
+        TetherService::new(self.into_shared())
+    }
+}
+
+impl TetherService {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        TetherService { shared, remote: None }
+    }
+
+    /// The same service for a connection from `peer` (what `c.client_ip()` reports).
+    pub fn with_remote_addr(mut self, peer: SocketAddr) -> Self {
+        self.remote = Some(peer);
+        self
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn respond<B>(&self, req: Request<B>) -> ResponseFuture
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (head, body) = req.into_parts();
+        let remote = self.remote.or_else(|| head.extensions.get::<SocketAddr>().copied());
+        let body = request_body(body);
+        Box::pin(dispatch(self.shared.clone(), head, body, remote).map(Ok))
+    }
+}
+
+/// hyper's own body goes in as it is; any other body is boxed.
+fn request_body<B>(body: B) -> RequestBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut slot = Some(body);
+    let any: &mut dyn std::any::Any = &mut slot;
+    if let Some(incoming) = any.downcast_mut::<Option<hyper::body::Incoming>>() {
+        return RequestBody::incoming(incoming.take().expect("just put there"));
+    }
+    RequestBody::boxed(slot.take().expect("just put there"))
+}
+
+impl<B> hyper::service::Service<Request<B>> for TetherService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: Request<B>) -> ResponseFuture {
+        self.respond(req)
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for TetherService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> ResponseFuture {
+        self.respond(req)
+    }
+}

@@ -1,0 +1,59 @@
+//! Heap allocations per request stay flat once the context pool is warm.
+//!
+//! `GET /user/:id` is dispatched in-process, through the same service a server runs; a
+//! counting global allocator measures the allocations of the requests at 1,000 and at
+//! 10,000. A pool that leaked, or failed to reuse its buffers, would show a rising count.
+
+#[path = "support/counting.rs"]
+mod counting;
+
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::service::Service;
+use tether::{Context, Engine, TetherService};
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+async fn user(c: &mut Context) {
+    let id = c.param("id").to_owned();
+    c.set("seen", 1u32);
+    c.json(200, &tether::json!({ "id": id }));
+}
+
+/// Allocations made by one request, measured over `n` requests, the request itself
+/// (built outside the measurement) excluded.
+async fn allocations_per_request(svc: &TetherService, n: u64) -> f64 {
+    let requests: Vec<_> = (0..n)
+        .map(|i| http::Request::get(format!("/user/{i}")).body(Empty::<Bytes>::new()).unwrap())
+        .collect();
+    let before = counting::allocations();
+    for req in requests {
+        let res = svc.call(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        drop(res);
+    }
+    (counting::allocations() - before) as f64 / n as f64
+}
+
+// One test, not two: the counters are process-wide, and tests run on parallel threads.
+#[tokio::test(flavor = "current_thread")]
+async fn allocations_and_live_memory_per_request_do_not_grow() {
+    let mut app = Engine::new();
+    app.get("/user/:id", user);
+    let svc = app.into_service();
+
+    allocations_per_request(&svc, 100).await; // warm the pool
+    let live_before = counting::live_bytes();
+    let at_1k = allocations_per_request(&svc, 1_000).await;
+    let at_10k = allocations_per_request(&svc, 10_000).await;
+    let grown = counting::live_bytes() - live_before;
+    println!("GET /user/:id in-process: {at_1k:.2} allocations per request over 1,000 requests, {at_10k:.2} over 10,000");
+    println!("live heap after 11,000 more requests: {grown:+} bytes");
+    assert!(at_10k <= at_1k, "allocations per request grew: {at_1k} -> {at_10k}");
+    assert!(grown < 16 * 1024, "live heap grew by {grown} bytes over 11,000 requests");
+    // What they are: the service's boxed future, the handler's boxed future, the response
+    // header map (2), the id String, the JSON value (a map, its entry and key), the JSON
+    // buffer and its Bytes handle, and the key's value. An upper bound, to notice creep.
+    assert!(at_10k <= 14.0, "{at_10k} allocations per request");
+}
