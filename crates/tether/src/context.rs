@@ -66,6 +66,8 @@ pub struct Context {
     pub(crate) res_status: StatusCode,
     pub(crate) res_headers: HeaderMap,
     pub(crate) res_body: Body,
+    /// Reused buffer that JSON is rendered into before it is copied out at its exact size.
+    pub(crate) scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Context {
@@ -101,6 +103,7 @@ impl Context {
             res_status: StatusCode::OK,
             res_headers: HeaderMap::new(),
             res_body: Body::empty(),
+            scratch: Vec::new(),
         }
     }
 

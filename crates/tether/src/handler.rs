@@ -7,11 +7,56 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use stackfuture::StackFuture;
 
 use crate::Context;
 
-/// The boxed future a [`Handler`] returns: one allocation per handler call.
+/// A boxed handler future; converts into a [`HandlerFuture`] with `.into()`.
 pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Bytes a handler's future may take and still be stored without a heap allocation.
+/// Most handlers' futures are far smaller; a larger one is boxed.
+const INLINE: usize = 64;
+
+pin_project_lite::pin_project! {
+    /// The future a [`Handler`] returns. It is stored inline when it takes at most a few
+    /// hundred bytes, as most handlers' futures do, and boxed otherwise; either way calling
+    /// a handler is a virtual call, like `Box<dyn Future>`, without an allocation per
+    /// request in the common case.
+    pub struct HandlerFuture<'a> {
+        #[pin]
+        inner: StackFuture<'a, (), INLINE>,
+    }
+}
+
+impl<'a> HandlerFuture<'a> {
+    /// Wraps `future`: inline when it fits, boxed when it does not.
+    pub fn new(future: impl Future<Output = ()> + Send + 'a) -> Self {
+        HandlerFuture { inner: StackFuture::from_or_box(future) }
+    }
+}
+
+impl<'a> From<BoxFuture<'a>> for HandlerFuture<'a> {
+    fn from(boxed: BoxFuture<'a>) -> Self {
+        HandlerFuture { inner: StackFuture::from(boxed) }
+    }
+}
+
+impl Future for HandlerFuture<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl std::fmt::Debug for HandlerFuture<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandlerFuture")
+    }
+}
 
 /// Something that handles a request through its [`Context`].
 ///
@@ -19,13 +64,13 @@ pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// for a struct when the handler carries configuration, as middleware usually does:
 ///
 /// ```
-/// use tether::{BoxFuture, Context, Handler};
+/// use tether::{Context, Handler, HandlerFuture};
 ///
 /// struct Tag(&'static str);
 ///
 /// impl Handler for Tag {
-///     fn call<'a>(&'a self, c: &'a mut Context) -> BoxFuture<'a> {
-///         Box::pin(async move {
+///     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
+///         HandlerFuture::new(async move {
 ///             c.next().await;
 ///             c.header("x-tag", self.0);
 ///         })
@@ -37,7 +82,7 @@ pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// ```
 pub trait Handler: Send + Sync + 'static {
     /// Runs the handler on `c`.
-    fn call<'a>(&'a self, c: &'a mut Context) -> BoxFuture<'a>;
+    fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a>;
 }
 
 /// The shape of an async function of `&mut Context`, with its future named per lifetime.
@@ -69,8 +114,8 @@ impl<F> Handler for F
 where
     F: for<'a> HandlerFn<'a>,
 {
-    fn call<'a>(&'a self, c: &'a mut Context) -> BoxFuture<'a> {
-        Box::pin(self.call_fn(c))
+    fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
+        HandlerFuture::new(self.call_fn(c))
     }
 }
 

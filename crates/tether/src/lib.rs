@@ -61,7 +61,7 @@ pub use body::{Body, BodyError, BoxError};
 pub use context::Context;
 pub use engine::Engine;
 pub use group::Group;
-pub use handler::{BoxFuture, Handler, HandlerFn};
+pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture};
 pub use response::IntoStatus;
 pub use server::{shutdown_signal, ShutdownReport};
 pub use service::{ResponseFuture, TetherService};

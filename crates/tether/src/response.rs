@@ -13,6 +13,10 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
+/// JSON bodies up to this size are copied out of the context's scratch buffer, which is
+/// kept; larger ones take the buffer with them, so a pooled context never holds more.
+const SCRATCH_KEPT: usize = 16 * 1024;
+
 /// A status code, as a [`StatusCode`] or a plain number (`200`).
 pub trait IntoStatus {
     /// The status code. Panics on a number outside 100..=999: that is a bug in the app.
@@ -71,9 +75,19 @@ impl Context {
     /// Answers `code` with `value` as JSON. If `value` cannot be serialized, answers 500
     /// and logs why.
     pub fn json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
-        let mut buf = Vec::with_capacity(128);
-        match serde_json::to_writer(&mut buf, value) {
-            Ok(()) => self.render(code.into_status(), JSON, buf.into()),
+        self.scratch.clear();
+        match serde_json::to_writer(&mut self.scratch, value) {
+            Ok(()) => {
+                let body = if self.scratch.len() <= SCRATCH_KEPT {
+                    // One allocation of the exact size; the scratch buffer stays for reuse.
+                    // (Handing over the Vec itself would cost a second allocation, for the
+                    // shared header `Bytes` puts on a Vec whose length is not its capacity.)
+                    Bytes::copy_from_slice(&self.scratch)
+                } else {
+                    Bytes::from(std::mem::take(&mut self.scratch))
+                };
+                self.render(code.into_status(), JSON, body.into())
+            }
             Err(e) => {
                 tracing::error!(target: "tether", error = %e, "could not render JSON; answered 500");
                 self.render(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "failed to render JSON".into());

@@ -21,6 +21,11 @@ pub(crate) struct Route {
     pub(crate) pattern: Box<str>,
     /// Parameter names in path order.
     pub(crate) param_names: Box<[Box<str>]>,
+    /// For each parameter, the index of the path segment it fills (`/user/:id` -> 1).
+    /// Gin parameters are whole segments, so once matchit has picked the route, the values
+    /// are found by counting slashes: cheaper than matchit's parameter iterator, which
+    /// validates every key and value as UTF-8 again.
+    param_segments: Box<[usize]>,
     /// The last parameter is a catch-all (`*path`).
     pub(crate) catch_all: bool,
     /// The whole chain, global middleware first.
@@ -71,6 +76,9 @@ pub(crate) struct Router {
     /// Paths without parameters, looked up by hash before the tree: most routes of a
     /// real API are static, and a hash of a short path is cheaper than a tree walk.
     statics: HashMap<Box<str>, usize, rustc_hash::FxBuildHasher>,
+    /// Bit `n` is set when a static path of length `n` (or, for bit 63, 63 or more) exists:
+    /// a path of another length skips the hash.
+    static_lengths: u64,
     entries: Vec<PathEntry>,
     /// matchit pattern -> entry index, and back to the Gin pattern for error messages.
     by_pattern: HashMap<String, (usize, String)>,
@@ -102,6 +110,7 @@ impl Router {
         self.routes.push(Route {
             pattern: path.into(),
             param_names: parsed.names.into_boxed_slice(),
+            param_segments: parsed.segments.into_boxed_slice(),
             catch_all: parsed.catch_all,
             chain,
         });
@@ -131,6 +140,7 @@ impl Router {
         self.by_pattern.insert(matchit_pattern.to_owned(), (idx, gin_pattern.to_owned()));
         if !matchit_pattern.contains('{') && !catch_all_root {
             self.statics.insert(matchit_pattern.into(), idx);
+            self.static_lengths |= length_bit(matchit_pattern.len());
         }
         idx
     }
@@ -172,12 +182,14 @@ impl Router {
     /// values in `path` are written to `params` (cleared first), in the route's order.
     pub(crate) fn lookup(&self, method: &Method, path: &str, params: &mut Vec<Range<usize>>) -> Lookup {
         params.clear();
-        if let Some(&idx) = self.statics.get(path) {
-            let entry = &self.entries[idx];
-            return match entry.route_for(method) {
-                Some(id) => Lookup::Found(id),
-                None => Lookup::MethodNotAllowed(entry.allow.clone()),
-            };
+        if self.static_lengths & length_bit(path.len()) != 0 {
+            if let Some(&idx) = self.statics.get(path) {
+                let entry = &self.entries[idx];
+                return match entry.route_for(method) {
+                    Some(id) => Lookup::Found(id),
+                    None => Lookup::MethodNotAllowed(entry.allow.clone()),
+                };
+            }
         }
         match self.tree.at(path) {
             Ok(m) => {
@@ -187,19 +199,9 @@ impl Router {
                 };
                 if entry.catch_all_root {
                     params.push(path.len() - 1..path.len());
-                    return Lookup::Found(id);
-                }
-                let base = path.as_ptr() as usize;
-                for (_, value) in m.params.iter() {
-                    // matchit hands out slices of `path`, so their offsets are the ranges.
-                    let start = value.as_ptr() as usize - base;
-                    params.push(start..start + value.len());
-                }
-                if self.routes[id].catch_all {
-                    // Gin keeps the catch-all's leading '/': "/files/a/b" gives "/a/b".
-                    if let Some(last) = params.last_mut() {
-                        last.start -= 1;
-                    }
+                } else {
+                    let route = &self.routes[id];
+                    segment_ranges(path, &route.param_segments, route.catch_all, params);
                 }
                 Lookup::Found(id)
             }
@@ -226,10 +228,39 @@ impl Router {
     }
 }
 
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
+/// Pushes the byte ranges of the path segments numbered in `wanted` (ascending; segment 0
+/// follows the leading `/`). With `catch_all`, the last one runs to the end of the path
+/// and keeps its leading `/`, as Gin's catch-all does.
+fn segment_ranges(path: &str, wanted: &[usize], catch_all: bool, out: &mut Vec<Range<usize>>) {
+    let bytes = path.as_bytes();
+    let (mut segment, mut start) = (0, 1);
+    for (n, &want) in wanted.iter().enumerate() {
+        while segment < want {
+            match bytes[start..].iter().position(|&b| b == b'/') {
+                Some(slash) => start += slash + 1,
+                None => return, // cannot happen for a path the route matched
+            }
+            segment += 1;
+        }
+        if catch_all && n == wanted.len() - 1 {
+            out.push(start - 1..bytes.len());
+        } else {
+            let len = bytes[start..].iter().position(|&b| b == b'/').unwrap_or(bytes.len() - start);
+            out.push(start..start + len);
+        }
+    }
+}
+
 /// A Gin pattern translated for matchit.
 struct ParsedPattern {
     matchit: String,
     names: Vec<Box<str>>,
+    /// The segment index of each parameter.
+    segments: Vec<usize>,
     catch_all: bool,
 }
 
@@ -237,6 +268,7 @@ fn parse_pattern(path: &str) -> ParsedPattern {
     assert!(path.starts_with('/'), "tether: route path {path:?} must begin with '/'");
     let mut out = String::with_capacity(path.len() + 8);
     let mut names: Vec<Box<str>> = Vec::new();
+    let mut param_segments = Vec::new();
     let mut catch_all = false;
     let segments: Vec<&str> = path[1..].split('/').collect();
     for (i, seg) in segments.iter().enumerate() {
@@ -272,8 +304,9 @@ fn parse_pattern(path: &str) -> ParsedPattern {
         out.push_str(name);
         out.push('}');
         names.push(name.into());
+        param_segments.push(i);
     }
-    ParsedPattern { matchit: out, names, catch_all }
+    ParsedPattern { matchit: out, names, segments: param_segments, catch_all }
 }
 
 /// Joins a group prefix and a relative path the way Gin does: one slash between them, and
@@ -389,5 +422,65 @@ mod tests {
         );
         assert!(matches!(r.lookup(&Method::GET, "/nope", &mut ranges), Lookup::NotFound));
         assert!(matches!(r.lookup(&Method::GET, "/src", &mut ranges), Lookup::Redirect(p) if p == "/src/"));
+    }
+}
+
+#[cfg(test)]
+mod github_routes {
+    use super::*;
+
+    /// The 203-route GitHub API set that Gin's router benchmarks use.
+    const ROUTES: &str = include_str!("../benches/data/github_api_routes.txt");
+
+    /// A concrete path for a Gin pattern: every parameter filled with a distinct value.
+    fn concrete(pattern: &str) -> String {
+        pattern
+            .split('/')
+            .enumerate()
+            .map(|(i, seg)| match seg.as_bytes().first() {
+                Some(b':') => format!("v{i}x"),
+                Some(b'*') => format!("c{i}/d/e"),
+                _ => seg.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn segment_ranges_agree_with_matchit_on_every_github_route() {
+        let mut r = Router::default();
+        let mut reference = matchit::Router::new();
+        for line in ROUTES.lines().filter(|l| !l.trim().is_empty()) {
+            let (method, path) = line.split_once(' ').unwrap();
+            let id = r.add(Some(method.parse().unwrap()), path, Vec::new().into());
+            let _ = reference.insert(parse_pattern(path).matchit, id);
+        }
+        r.freeze(&[]);
+        let mut ranges = Vec::new();
+        for line in ROUTES.lines().filter(|l| !l.trim().is_empty()) {
+            let (method, pattern) = line.split_once(' ').unwrap();
+            let path = concrete(pattern);
+            let Lookup::Found(id) = r.lookup(&method.parse().unwrap(), &path, &mut ranges) else {
+                panic!("{method} {path} did not match");
+            };
+            assert_eq!(&*r.routes[id].pattern, pattern, "{path}");
+            let ours: Vec<&str> = ranges.iter().map(|x| &path[x.clone()]).collect();
+            let m = reference.at(&path).unwrap();
+            let theirs: Vec<&str> = m.params.iter().map(|(_, v)| v).collect();
+            assert_eq!(ours, theirs, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn catch_all_ranges_keep_the_slash() {
+        let mut out = Vec::new();
+        segment_ranges("/src/a/b/c", &[1], true, &mut out);
+        assert_eq!(out, vec![4..10]);
+        out.clear();
+        segment_ranges("/u/7/f/x/y", &[1, 3], true, &mut out);
+        assert_eq!(out, [3..4, 6..10]);
+        out.clear();
+        segment_ranges("/a/b/c", &[0, 2], false, &mut out);
+        assert_eq!(out, [1..2, 5..6]);
     }
 }

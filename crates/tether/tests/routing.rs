@@ -61,8 +61,8 @@ async fn param_is_empty_when_missing() {
 fn trace(name: &'static str) -> impl tether::Handler {
     struct Trace(&'static str);
     impl tether::Handler for Trace {
-        fn call<'a>(&'a self, c: &'a mut Context) -> tether::BoxFuture<'a> {
-            Box::pin(async move {
+        fn call<'a>(&'a self, c: &'a mut Context) -> tether::HandlerFuture<'a> {
+            tether::HandlerFuture::new(async move {
                 push(c, format!("{}>", self.0));
                 c.next().await;
                 push(c, format!("<{}", self.0));
