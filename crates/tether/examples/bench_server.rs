@@ -1,4 +1,9 @@
-//! The server the benchmarks load: `/plaintext`, `/json`, `/user/:id`, no logging.
+//! The server the benchmarks load: `/plaintext`, `/json`, `/user/:id`, `/copy/:id`, no
+//! logging.
+//!
+//! `/copy/:id` is Gin's `cCp := c.Copy(); go func() {..}()` done the tether way: four keys
+//! are set, a tracked task gets a copy, sleeps 1 ms and reads the parameter and a key from
+//! it, and the response (`ok`) does not wait for it.
 //!
 //! `PORT` (default 8080) and `WORKERS` (tokio worker threads, default: the core count)
 //! come from the environment, as for the raw hyper and axum peers in `crates/peers`.
@@ -29,6 +34,19 @@ async fn user(c: &mut Context) {
     c.json(200, &User { id });
 }
 
+async fn copy(c: &mut Context) {
+    c.set("user", String::from("ada"));
+    c.set("role", String::from("admin"));
+    c.set("tenant", String::from("acme"));
+    c.set("trace", String::from("0af7651916cd43dd8448eb211c80319c"));
+    c.go(|cp| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        let seen = cp.param("id").len() + cp.get::<String>("user").map_or(0, String::len);
+        std::hint::black_box(seen);
+    });
+    c.string(200, "ok");
+}
+
 fn main() -> std::io::Result<()> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
@@ -37,7 +55,7 @@ fn main() -> std::io::Result<()> {
     }
     rt.enable_all().build()?.block_on(async {
         let mut app = Engine::new();
-        app.get("/plaintext", plaintext).get("/json", json).get("/user/:id", user);
+        app.get("/plaintext", plaintext).get("/json", json).get("/user/:id", user).get("/copy/:id", copy);
         app.run(("127.0.0.1", port)).await
     })
 }

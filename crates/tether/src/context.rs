@@ -8,10 +8,11 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::header::HeaderMap;
 use http::{Method, StatusCode, Uri, Version};
+use tokio_util::sync::CancellationToken;
 
 use crate::body::{Body, RequestBody};
 use crate::engine::Shared;
@@ -57,6 +58,8 @@ pub struct Context {
     query_text: String,
     query_pairs: Vec<(Range<usize>, Range<usize>)>,
     pub(crate) keys: Keys,
+    /// Cancelled when the request ends; made on first use, by a `tied()` task.
+    request_token: OnceLock<CancellationToken>,
     // ----- flow -----
     pub(crate) shared: Option<Arc<Shared>>,
     pub(crate) chain: ChainRef,
@@ -96,6 +99,7 @@ impl Context {
             query_text: String::new(),
             query_pairs: Vec::new(),
             keys: Keys::default(),
+            request_token: OnceLock::new(),
             shared: None,
             chain: ChainRef::None,
             index: 0,
@@ -144,6 +148,7 @@ impl Context {
         self.query_text.clear();
         self.query_pairs.clear();
         self.keys.clear();
+        self.end_request();
         self.shared = None;
         self.chain = ChainRef::None;
         self.index = 0;
@@ -153,6 +158,23 @@ impl Context {
             self.res_headers = HeaderMap::new();
         }
         self.res_body = Body::empty();
+    }
+
+    /// The request is over: tasks tied to it are cancelled.
+    pub(crate) fn end_request(&mut self) {
+        if let Some(token) = self.request_token.take() {
+            token.cancel();
+        }
+    }
+
+    /// The token cancelled when this request ends (for `tied()` tasks).
+    pub(crate) fn request_token(&self) -> CancellationToken {
+        self.request_token.get_or_init(CancellationToken::new).clone()
+    }
+
+    /// Decoded query pairs.
+    pub(crate) fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query_pairs.iter().map(|(k, v)| (&self.query_text[k.clone()], &self.query_text[v.clone()]))
     }
 
     /// The request head. Every context a handler sees has one.
@@ -242,7 +264,7 @@ impl Context {
         }
     }
 
-    fn param_at(&self, i: usize) -> &str {
+    pub(crate) fn param_at(&self, i: usize) -> &str {
         let Some(r) = self.params.get(i) else { return "" };
         if self.params_decoded {
             &self.param_text[r.clone()]

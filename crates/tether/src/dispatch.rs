@@ -122,7 +122,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(ctx) = self.ctx.take() else { return };
+        let Some(mut ctx) = self.ctx.take() else { return };
+        ctx.end_request();
         if let Some(shared) = &ctx.shared {
             shared.stats.in_flight.fetch_sub(1, Relaxed);
             if self.done {

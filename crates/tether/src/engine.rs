@@ -8,6 +8,8 @@ use std::time::Duration;
 use http::Method;
 
 use crate::context::ChainRef;
+use crate::detach::tasks::Hub;
+use crate::detach::{Overflow, Tasks};
 use crate::group::Group;
 use crate::handler::{share, Chain, Handler, SharedHandler};
 use crate::router::{join_paths, Router};
@@ -37,6 +39,7 @@ pub struct Engine {
     no_method: Option<SharedHandler>,
     state: StateMap,
     pub(crate) settings: Settings,
+    hub: Arc<Hub>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -68,6 +71,7 @@ impl Engine {
             no_method: None,
             state: StateMap::default(),
             settings: Settings::default(),
+            hub: Arc::new(Hub::default()),
         }
     }
 
@@ -191,6 +195,44 @@ impl Engine {
         self
     }
 
+    /// The default deadline of tracked tasks (`c.go`, `c.detach()`, `app.tasks()`); past
+    /// it a task is stopped and counted as timed out. A task can set its own, or none
+    /// with an explicit `.no_timeout()`. Default is 30 seconds.
+    pub fn task_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.hub.set_timeout(Some(timeout));
+        self
+    }
+
+    /// The most tracked tasks in flight at once; past it, [`task_overflow`] decides.
+    /// Default is 10,000.
+    ///
+    /// [`task_overflow`]: Self::task_overflow
+    pub fn max_tasks(&mut self, max: usize) -> &mut Self {
+        self.hub.set_max(max);
+        self
+    }
+
+    /// What a task started past the cap does: `Overflow::Reject` (it never runs; its
+    /// handle says so; counted and logged) or `Overflow::Wait` (it waits for a slot, its
+    /// deadline running). Default is `Overflow::Reject`.
+    pub fn task_overflow(&mut self, overflow: Overflow) -> &mut Self {
+        self.hub.set_overflow(overflow);
+        self
+    }
+
+    /// How old a live copy or task may get before it is logged (once, at `warn`, with its
+    /// call site) and counted as a likely leak. Default is 60 seconds.
+    pub fn leak_threshold(&mut self, threshold: Duration) -> &mut Self {
+        self.hub.registry.set_threshold(threshold);
+        self
+    }
+
+    /// Tracked background work not started from a request (a periodic job). The handle
+    /// works before and after the engine is served.
+    pub fn tasks(&self) -> Tasks {
+        Tasks { hub: self.hub.clone() }
+    }
+
     /// Freezes the engine for serving.
     pub(crate) fn into_shared(mut self) -> Arc<Shared> {
         self.router.freeze(&self.global);
@@ -204,6 +246,7 @@ impl Engine {
             state: self.state,
             settings: self.settings,
             stats: Stats::default(),
+            hub: self.hub,
         })
     }
 }
@@ -216,6 +259,7 @@ pub(crate) struct Shared {
     pub(crate) state: StateMap,
     pub(crate) settings: Settings,
     pub(crate) stats: Stats,
+    pub(crate) hub: Arc<Hub>,
 }
 
 impl Shared {

@@ -40,6 +40,8 @@ mod binding;
 mod body;
 mod connection;
 mod context;
+mod detach;
+mod diag;
 mod dispatch;
 mod engine;
 mod file;
@@ -59,6 +61,10 @@ pub mod testing;
 pub use binding::{BindError, Source};
 pub use body::{Body, BodyError, BoxError};
 pub use context::Context;
+pub use detach::{
+    ContextCopy, Detach, Outcome, Overflow, TaskBuilder, TaskControl, TaskHandle, TaskStats, Tasks,
+};
+pub use diag::DebugAccess;
 pub use engine::Engine;
 pub use group::Group;
 pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture};

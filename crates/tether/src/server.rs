@@ -21,6 +21,8 @@ pub struct ShutdownReport {
     pub requests_cut: usize,
     /// Connections still open at the deadline, closed.
     pub connections_cut: usize,
+    /// Tracked tasks still running at the deadline, cancelled (each is logged).
+    pub tasks_cancelled: usize,
 }
 
 impl Engine {
@@ -108,25 +110,29 @@ impl Engine {
             in_flight = stats.in_flight.load(Relaxed),
             "shutting down: no new connections; finishing in-flight requests"
         );
+        let hub = &service.shared().hub;
         conns.shut_down();
-        let drained = tokio::time::timeout(settings.shutdown_timeout, conns.all_closed()).await.is_ok();
-        let report = if drained {
-            tracing::info!(target: "tether", "shutdown complete: every in-flight request finished");
-            ShutdownReport::default()
+        hub.begin_shutdown();
+        let everything = async { tokio::join!(conns.all_closed(), hub.drained()) };
+        let drained = tokio::time::timeout(settings.shutdown_timeout, everything).await.is_ok();
+        let mut report = ShutdownReport::default();
+        if drained {
+            tracing::info!(target: "tether", "shutdown complete: every request and task finished");
         } else {
-            let report =
-                ShutdownReport { requests_cut: stats.in_flight.load(Relaxed), connections_cut: conns.len() };
+            report.requests_cut = stats.in_flight.load(Relaxed);
+            report.connections_cut = conns.len();
             tracing::warn!(
                 target: "tether",
                 requests_cut = report.requests_cut,
                 connections_cut = report.connections_cut,
+                tasks_running = hub.in_flight(),
                 deadline = ?settings.shutdown_timeout,
                 "shutdown deadline passed: cutting off what is left"
             );
             conns.close_all();
             conns.all_closed().await;
-            report
-        };
+            report.tasks_cancelled = hub.cut_off().await;
+        }
         drop(watcher);
         Ok(report)
     }

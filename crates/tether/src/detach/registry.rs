@@ -1,0 +1,471 @@
+//! The leak registry: every live copy and tracked task, with the line of code that made it.
+//!
+//! Registering must be cheap, because every `c.copy()` and `c.go(..)` does it: the
+//! registry is split into shards, each a slab behind its own lock. A thread always uses
+//! the same shard, so two requests on two threads never contend, and a slab reuses freed
+//! slots, so a registration allocates nothing once the slab has grown to its working size.
+//! Entries are removed on drop, from whichever thread.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use http::Method;
+use slab::Slab;
+use tokio::task::AbortHandle;
+
+use crate::router::RouteId;
+
+const SHARDS: usize = 16;
+
+/// What a registry entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    /// A `ContextCopy`.
+    Copy,
+    /// A tracked task (`c.go`, `c.detach().go`, `app.tasks()`).
+    Task,
+}
+
+impl Kind {
+    /// `"copy"` or `"task"`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Copy => "copy",
+            Kind::Task => "task",
+        }
+    }
+}
+
+/// The request a copy or task came from.
+#[derive(Clone, Debug)]
+pub(crate) struct Origin {
+    pub(crate) method: Method,
+    pub(crate) route: Option<RouteId>,
+}
+
+/// One live copy or task. Kept small (it is the registry's whole cost per item): the
+/// birth time is milliseconds since the registry started, the origin a method code and a
+/// route index.
+#[derive(Debug)]
+struct Entry {
+    site: &'static Location<'static>,
+    name: Option<Cow<'static, str>>,
+    /// A task's handle to stop it (its deadline passed, or shutdown's grace ran out).
+    abort: Option<AbortHandle>,
+    /// Tells this entry from a later one in the same slot.
+    id: u32,
+    born_ms: u32,
+    /// A task's deadline, in the registry's milliseconds; 0 for none.
+    deadline_ms: u32,
+    /// `u32::MAX`: no route.
+    route: u32,
+    /// `METHODS` index; `u8::MAX`: no origin; `OTHER_METHOD`: a method outside the list.
+    method: u8,
+    kind: Kind,
+    /// Already logged as past the leak threshold.
+    flagged: bool,
+}
+
+const METHODS: [Method; 9] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::CONNECT,
+    Method::TRACE,
+];
+const OTHER_METHOD: u8 = 254;
+
+impl Entry {
+    fn origin(&self) -> Option<(Method, Option<RouteId>)> {
+        let method = match self.method {
+            u8::MAX => return None,
+            OTHER_METHOD => Method::from_bytes(b"OTHER").expect("a valid token"),
+            i => METHODS[i as usize].clone(),
+        };
+        Some((method, (self.route != u32::MAX).then_some(self.route as RouteId)))
+    }
+}
+
+/// One shard: a slab of entries and the counter that numbers them.
+#[derive(Debug, Default)]
+struct Shard {
+    slab: Slab<Entry>,
+    next_id: u32,
+}
+
+/// Counters of everything the registry has seen.
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) copies: AtomicU64,
+    pub(crate) spawned: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    /// Entries logged for outliving the leak threshold.
+    pub(crate) leaks_flagged: AtomicU64,
+}
+
+/// The registry of one engine.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    shards: Box<[Mutex<Shard>]>,
+    start: Instant,
+    /// The watchdog thread starts with the first registration.
+    watchdog: std::sync::Once,
+    /// Milliseconds since `start`, as of the watchdog's last tick: registering reads this
+    /// instead of the clock. Birth times are early by at most a tick; deadlines get one
+    /// tick added, so that they never fire early.
+    coarse_ms: std::sync::atomic::AtomicU32,
+    /// The watchdog's current tick, in milliseconds.
+    tick_ms: std::sync::atomic::AtomicU32,
+    this: Weak<Registry>,
+    /// The shortest task deadline asked for, in milliseconds: the watchdog ticks a few
+    /// times within it.
+    shortest_timeout_ms: AtomicU64,
+    pub(crate) totals: Totals,
+    /// Leak threshold in milliseconds.
+    threshold_ms: AtomicU64,
+}
+
+/// A live registration; remove it with [`Registry::remove`] (its owner does, on drop).
+#[derive(Debug)]
+pub(crate) struct Registration {
+    shard: u16,
+    key: u32,
+    id: u32,
+}
+
+impl Registration {
+    /// A second handle on the same registration (to reach it after the owner moved).
+    pub(crate) fn shard_key(&self) -> Registration {
+        Registration { shard: self.shard, key: self.key, id: self.id }
+    }
+}
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Relaxed) % SHARDS
+    };
+}
+
+impl Registry {
+    pub(crate) fn new(threshold: Duration) -> Arc<Self> {
+        Arc::new_cyclic(|this| Registry {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            start: Instant::now(),
+            watchdog: std::sync::Once::new(),
+            coarse_ms: std::sync::atomic::AtomicU32::new(0),
+            tick_ms: std::sync::atomic::AtomicU32::new(1000),
+            this: this.clone(),
+            shortest_timeout_ms: AtomicU64::new(u64::MAX),
+            totals: Totals::default(),
+            threshold_ms: AtomicU64::new(threshold.as_millis() as u64),
+        })
+    }
+
+    pub(crate) fn set_threshold(&self, threshold: Duration) {
+        self.threshold_ms.store(threshold.as_millis() as u64, Relaxed);
+    }
+
+    pub(crate) fn threshold(&self) -> Duration {
+        Duration::from_millis(self.threshold_ms.load(Relaxed))
+    }
+
+    /// Registers a live copy or task made at `site`; a task with its deadline.
+    pub(crate) fn add(
+        &self,
+        kind: Kind,
+        site: &'static Location<'static>,
+        name: Option<Cow<'static, str>>,
+        origin: Option<Origin>,
+        deadline: Option<Duration>,
+    ) -> Registration {
+        self.watchdog.call_once(|| watch(self.this.clone()));
+        let shard = SHARD.try_with(|s| *s).unwrap_or(0);
+        let (method, route) = match origin {
+            None => (u8::MAX, u32::MAX),
+            Some(o) => (
+                METHODS.iter().position(|m| *m == o.method).map_or(OTHER_METHOD, |i| i as u8),
+                o.route.map_or(u32::MAX, |r| r as u32),
+            ),
+        };
+        let born_ms = self.coarse_ms.load(Relaxed);
+        let deadline_ms = match deadline {
+            Some(d) => {
+                let ms = d.as_millis().clamp(1, u32::MAX as u128) as u64;
+                if ms < self.shortest_timeout_ms.load(Relaxed) {
+                    self.shortest_timeout_ms.fetch_min(ms, Relaxed);
+                }
+                born_ms.saturating_add(ms as u32).saturating_add(self.tick_ms.load(Relaxed))
+            }
+            None => 0,
+        };
+        let mut shard_ref = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        // Ids only need to tell apart the entries one slot holds over time: a counter per
+        // shard, under the lock already held.
+        shard_ref.next_id = shard_ref.next_id.wrapping_add(1);
+        let id = shard_ref.next_id;
+        let entry =
+            Entry { site, name, abort: None, id, born_ms, deadline_ms, route, method, kind, flagged: false };
+        let key = shard_ref.slab.insert(entry);
+        Registration { shard: shard as u16, key: key as u32, id }
+    }
+
+    /// Gives a task's entry the handle that stops it.
+    pub(crate) fn set_abort(&self, reg: &Registration, abort: AbortHandle) {
+        let mut shard = self.shards[reg.shard as usize].lock().unwrap_or_else(|e| e.into_inner());
+        // The task may have ended already, and its slot been reused: check the id.
+        if let Some(e) = shard.slab.get_mut(reg.key as usize).filter(|e| e.id == reg.id) {
+            e.abort = Some(abort);
+        }
+    }
+
+    /// Removes a registration.
+    pub(crate) fn remove(&self, reg: &Registration) {
+        let mut shard = self.shards[reg.shard as usize].lock().unwrap_or_else(|e| e.into_inner());
+        if shard.slab.get(reg.key as usize).is_some_and(|e| e.id == reg.id) {
+            shard.slab.remove(reg.key as usize);
+        }
+    }
+
+    /// Stops every task whose deadline has passed. Returns how many.
+    pub(crate) fn expire(&self) -> usize {
+        let now = self.now_ms();
+        let mut stopped = 0;
+        for shard in self.shards.iter() {
+            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
+                if e.deadline_ms != 0 && e.deadline_ms <= now {
+                    if let Some(abort) = e.abort.take() {
+                        abort.abort();
+                        stopped += 1;
+                    }
+                }
+            }
+        }
+        stopped
+    }
+
+    /// Stops every live task (shutdown's grace period is over). Returns how many.
+    pub(crate) fn abort_all(&self) -> usize {
+        let mut stopped = 0;
+        for shard in self.shards.iter() {
+            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
+                if let Some(abort) = e.abort.take() {
+                    abort.abort();
+                    stopped += 1;
+                }
+            }
+        }
+        stopped
+    }
+
+    /// The registry's clock, in milliseconds since it started.
+    pub(crate) fn now_ms(&self) -> u32 {
+        self.start.elapsed().as_millis().min(u32::MAX as u128) as u32
+    }
+
+    /// Live entries, by kind.
+    pub(crate) fn live(&self) -> (usize, usize) {
+        let (mut copies, mut tasks) = (0, 0);
+        for shard in self.shards.iter() {
+            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter() {
+                match e.kind {
+                    Kind::Copy => copies += 1,
+                    Kind::Task => tasks += 1,
+                }
+            }
+        }
+        (copies, tasks)
+    }
+
+    /// Live entries, grouped by call site and kind, oldest first within nothing: sorted
+    /// by site. `since` keeps only entries born at or after it.
+    pub(crate) fn sites(&self, since: Option<Instant>) -> Vec<SiteReport> {
+        let now = self.now_ms();
+        let since = since.map(|s| s.saturating_duration_since(self.start).as_millis() as u32);
+        let threshold = self.threshold();
+        let mut by_site: BTreeMap<(String, Kind), SiteReport> = BTreeMap::new();
+        for shard in self.shards.iter() {
+            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter() {
+                if since.is_some_and(|s| e.born_ms < s) {
+                    continue;
+                }
+                let site = format!("{}:{}:{}", e.site.file(), e.site.line(), e.site.column());
+                let age = Duration::from_millis(now.saturating_sub(e.born_ms) as u64);
+                let r = by_site.entry((site.clone(), e.kind)).or_insert_with(|| SiteReport {
+                    site,
+                    kind: e.kind,
+                    live: 0,
+                    oldest: Duration::ZERO,
+                    past_threshold: 0,
+                    names: Vec::new(),
+                    origins: Vec::new(),
+                });
+                r.live += 1;
+                r.oldest = r.oldest.max(age);
+                if age >= threshold {
+                    r.past_threshold += 1;
+                }
+                if let Some(n) = &e.name {
+                    if !r.names.iter().any(|x| x == n) {
+                        r.names.push(n.to_string());
+                    }
+                }
+                if let Some(o) = e.origin() {
+                    if !r.origins.contains(&o) {
+                        r.origins.push(o);
+                    }
+                }
+            }
+        }
+        by_site.into_values().collect()
+    }
+
+    /// Logs, once each, the entries that have outlived the leak threshold. Returns how
+    /// many were newly flagged.
+    pub(crate) fn flag_old(&self) -> usize {
+        let threshold = self.threshold();
+        let now = self.now_ms();
+        let mut flagged = 0;
+        for shard in self.shards.iter() {
+            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
+                let age = Duration::from_millis(now.saturating_sub(e.born_ms) as u64);
+                if e.flagged || age < threshold {
+                    continue;
+                }
+                e.flagged = true;
+                flagged += 1;
+                tracing::warn!(
+                    target: "tether::leak",
+                    kind = e.kind.as_str(),
+                    site = %format_args!("{}:{}:{}", e.site.file(), e.site.line(), e.site.column()),
+                    age = ?age,
+                    name = e.name.as_deref().unwrap_or(""),
+                    "a {} has outlived the leak threshold of {:?}",
+                    e.kind.as_str(),
+                    threshold
+                );
+            }
+        }
+        self.totals.leaks_flagged.fetch_add(flagged as u64, Relaxed);
+        flagged
+    }
+}
+
+/// The watchdog thread: a few times per leak threshold and per shortest task deadline, it
+/// stops tasks past their deadline and logs entries past the threshold. It ends when the
+/// registry is dropped. A thread rather than tokio timers: a timer per task costs every
+/// task a lock on the runtime's timer wheel, twice, and a registry can outlive a runtime.
+fn watch(weak: Weak<Registry>) {
+    let spawned = std::thread::Builder::new().name("tether-watchdog".into()).spawn(move || loop {
+        let Some(registry) = weak.upgrade() else { return };
+        let shortest = Duration::from_millis(registry.shortest_timeout_ms.load(Relaxed));
+        let tick =
+            (registry.threshold().min(shortest) / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        registry.tick_ms.store(tick.as_millis() as u32, Relaxed);
+        registry.coarse_ms.store(registry.now_ms(), Relaxed);
+        registry.expire();
+        registry.flag_old();
+        drop(registry);
+        std::thread::sleep(tick);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(target: "tether", error = %e, "could not start the watchdog thread: deadlines and leak logs are off");
+    }
+}
+
+/// Live entries at one call site, of one kind.
+#[derive(Clone, Debug)]
+pub(crate) struct SiteReport {
+    pub(crate) site: String,
+    pub(crate) kind: Kind,
+    pub(crate) live: usize,
+    pub(crate) oldest: Duration,
+    pub(crate) past_threshold: usize,
+    pub(crate) names: Vec<String>,
+    pub(crate) origins: Vec<(Method, Option<RouteId>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[track_caller]
+    fn add_remove_and_group_by_site() {
+        let r = Registry::new(Duration::from_secs(60));
+        let a = r.add(Kind::Copy, Location::caller(), None, None, None);
+        let b = r.add(Kind::Task, Location::caller(), Some("mail".into()), None, None);
+        let c = r.add(Kind::Task, Location::caller(), Some("mail".into()), None, None);
+        assert_eq!(r.live(), (1, 2));
+        let sites = r.sites(None);
+        assert_eq!(sites.len(), 2);
+        let tasks = sites.iter().find(|s| s.kind == Kind::Task).unwrap();
+        assert_eq!((tasks.live, tasks.names.clone()), (2, vec!["mail".to_string()]));
+        r.remove(&a);
+        r.remove(&b);
+        r.remove(&c);
+        assert_eq!(r.live(), (0, 0));
+    }
+
+    #[test]
+    fn an_entry_is_small() {
+        assert!(std::mem::size_of::<Entry>() <= 64, "{}", std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn old_entries_are_flagged_once() {
+        let r = Registry::new(Duration::from_millis(0));
+        let a = r.add(Kind::Task, Location::caller(), None, None, None);
+        assert_eq!(r.flag_old(), 1);
+        assert_eq!(r.flag_old(), 0, "each entry is logged once");
+        assert_eq!(r.totals.leaks_flagged.load(Relaxed), 1);
+        r.remove(&a);
+    }
+
+    #[test]
+    fn slots_are_reused_without_growing() {
+        let r = Registry::new(Duration::from_secs(60));
+        let regs: Vec<_> =
+            (0..100).map(|_| r.add(Kind::Copy, Location::caller(), None, None, None)).collect();
+        regs.iter().for_each(|g| r.remove(g));
+        let cap = |r: &Registry| r.shards.iter().map(|s| s.lock().unwrap().slab.capacity()).sum::<usize>();
+        let before = cap(&r);
+        for _ in 0..1000 {
+            let g = r.add(Kind::Copy, Location::caller(), None, None, None);
+            r.remove(&g);
+        }
+        assert_eq!(cap(&r), before);
+    }
+
+    #[test]
+    fn many_threads_register_and_remove_concurrently() {
+        let r = Registry::new(Duration::from_secs(60));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        let g = r.add(Kind::Copy, Location::caller(), None, None, None);
+                        let h = r.add(Kind::Task, Location::caller(), None, None, None);
+                        r.remove(&g);
+                        r.remove(&h);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(r.live(), (0, 0));
+    }
+}
