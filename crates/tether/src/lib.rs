@@ -25,6 +25,14 @@
 //! }
 //! ```
 //!
+//! ## Work after the response
+//!
+//! `c.go(|cp| async move { .. })` runs work with an owned [`ContextCopy`] as a tracked
+//! task: a deadline, a cap on tasks in flight, cancellation on shutdown, panics caught and
+//! counted, and an entry in the leak registry with the line that started it
+//! (`/debug/leaks`, mounted with [`Engine::debug_routes`]). `c.detach()` takes options;
+//! `app.tasks()` runs background work that no request started.
+//!
 //! ## Paths
 //!
 //! Gin's syntax: `/user/:id` matches one segment; `/files/*path` matches the rest, and its

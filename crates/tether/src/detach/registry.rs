@@ -239,6 +239,12 @@ impl Registry {
         }
     }
 
+    /// The name of a live entry.
+    pub(crate) fn name_of(&self, reg: &Registration) -> Option<String> {
+        let shard = self.shards[reg.shard as usize].lock().unwrap_or_else(|e| e.into_inner());
+        shard.slab.get(reg.key as usize).filter(|e| e.id == reg.id)?.name.as_deref().map(str::to_owned)
+    }
+
     /// Stops every task whose deadline has passed. Returns how many.
     pub(crate) fn expire(&self) -> usize {
         let now = self.now_ms();

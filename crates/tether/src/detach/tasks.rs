@@ -359,42 +359,58 @@ where
     }
     totals.spawned.fetch_add(1, Relaxed);
     hub.alive.fetch_add(1, Relaxed);
-    let registration =
-        hub.registry.add(Kind::Task, spec.site, spec.name.clone(), spec.origin.clone(), timeout);
+    let registration = hub.registry.add(Kind::Task, spec.site, spec.name, spec.origin, timeout);
     let entry = registration.shard_key();
-    let ledger = Ledger { hub: hub.clone(), spec, registration, deadline, has_slot, outcome: None };
-    let join = tokio::spawn(run(ledger, work));
+    let ledger =
+        Ledger { hub: hub.clone(), registration, deadline, site: spec.site, has_slot, outcome: None };
+    // The future tokio stores and moves is kept small: the ledger carries only what the
+    // end of the task needs, and the work is wrapped once, here.
+    let work = AssertUnwindSafe(work).catch_unwind();
+    let join = match (spec.tied, has_slot) {
+        (None, true) => tokio::spawn(run(ledger, work)),
+        (tied, _) => tokio::spawn(run_waiting(ledger, async move {
+            match tied {
+                None => Some(work.await),
+                Some(tied) => tokio::select! {
+                    biased;
+                    done = work => Some(done),
+                    _ = tied.cancelled() => None,
+                },
+            }
+        })),
+    };
     hub.registry.set_abort(&entry, join.abort_handle());
     TaskHandle { join: Some(join), deadline }
 }
 
-async fn run<F>(mut ledger: Ledger, work: F) -> Outcome
+/// Runs a task that may first wait for a slot (`Overflow::Wait`; its deadline runs, and
+/// the watchdog may stop it while it waits) or be tied to its request.
+async fn run_waiting<W, R>(mut ledger: Ledger, work: W) -> Outcome
 where
-    F: Future<Output = ()> + Send + 'static,
+    W: Future<Output = R>,
+    R: Into<Option<std::thread::Result<()>>>,
 {
     if !ledger.has_slot {
-        // Overflow::Wait: wait for a slot; the deadline runs (the watchdog may stop us here).
         ledger.hub.take_slot().await;
         ledger.has_slot = true;
     }
-    let work = AssertUnwindSafe(work).catch_unwind();
-    let done = match ledger.spec.tied.clone() {
-        None => work.await,
-        Some(tied) => tokio::select! {
-            biased;
-            done = work => done,
-            _ = tied.cancelled() => {
-                ledger.outcome = Some(Outcome::Cancelled);
-                return Outcome::Cancelled;
-            }
-        },
-    };
-    let outcome = match done {
-        Ok(()) => Outcome::Completed,
-        Err(panic) => {
+    run(ledger, work).await
+}
+
+/// Runs a task's work: `Some(result)` when it ran to its end (or panicked), `None` when
+/// its request ended first (`tied()`). The common case, kept to the smallest future.
+async fn run<W, R>(mut ledger: Ledger, work: W) -> Outcome
+where
+    W: Future<Output = R>,
+    R: Into<Option<std::thread::Result<()>>>,
+{
+    let outcome = match work.await.into() {
+        Some(Ok(())) => Outcome::Completed,
+        Some(Err(panic)) => {
             ledger.log_panic(crate::middleware::panic_message(&*panic));
             Outcome::Panicked
         }
+        None => Outcome::Cancelled,
     };
     ledger.outcome = Some(outcome);
     outcome
@@ -405,22 +421,20 @@ where
 /// as timed out if its deadline has passed, as cancelled otherwise.
 struct Ledger {
     hub: Arc<Hub>,
-    spec: Spec,
     registration: Registration,
     deadline: Option<Instant>,
+    site: &'static Location<'static>,
     has_slot: bool,
     outcome: Option<Outcome>,
 }
 
 impl Ledger {
+    fn name(&self) -> String {
+        self.hub.registry.name_of(&self.registration).unwrap_or_default()
+    }
+
     fn log_panic(&self, message: &str) {
-        tracing::error!(
-            target: "tether::task",
-            name = self.spec.name.as_deref().unwrap_or(""),
-            site = %self.spec.site,
-            panic = message,
-            "task panicked"
-        );
+        tracing::error!(target: "tether::task", name = %self.name(), site = %self.site, panic = message, "task panicked");
     }
 }
 
@@ -440,8 +454,8 @@ impl Drop for Ledger {
         if matches!(outcome, Outcome::TimedOut | Outcome::Cancelled) {
             tracing::warn!(
                 target: "tether::task",
-                name = self.spec.name.as_deref().unwrap_or(""),
-                site = %self.spec.site,
+                name = %self.name(),
+                site = %self.site,
                 "task {}",
                 if outcome == Outcome::TimedOut { "timed out: its deadline passed" } else { "cancelled" }
             );
@@ -591,5 +605,35 @@ impl TaskBuilder<'_> {
         let deadline = timeout.map(|d| Instant::now() + d);
         let control = TaskControl::new(hub, None, deadline);
         spawn(hub, self.spec, timeout, deadline, f(control))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_future_is_small() {
+        let hub = Arc::new(Hub::default());
+        let registration = hub.registry.add(Kind::Task, Location::caller(), None, None, None);
+        let ledger = Ledger {
+            hub: hub.clone(),
+            registration,
+            deadline: None,
+            site: Location::caller(),
+            has_slot: true,
+            outcome: None,
+        };
+        let control = TaskControl::new(&hub, None, None);
+        let user = async move {
+            let _c = control;
+            std::hint::black_box(1u64);
+        };
+        let work = AssertUnwindSafe(user).catch_unwind();
+        let fut = run(ledger, work);
+        let size = std::mem::size_of_val(&fut);
+        println!("ledger {} bytes, task future {size} bytes", std::mem::size_of::<Ledger>());
+        // The ledger, the user's future twice (argument and awaited), and little else.
+        assert!(size <= 192, "{size}");
     }
 }
