@@ -233,20 +233,28 @@ impl Engine {
         Tasks { hub: self.hub.clone() }
     }
 
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
     /// Freezes the engine for serving.
     pub(crate) fn into_shared(mut self) -> Arc<Shared> {
         self.router.freeze(&self.global);
         let tail = |h: Option<SharedHandler>| -> Chain { self.global.iter().cloned().chain(h).collect() };
         let no_route = tail(self.no_route.take());
         let no_method = tail(self.no_method.take());
-        Arc::new(Shared {
-            router: self.router,
-            no_route,
-            no_method,
-            state: self.state,
-            settings: self.settings,
-            stats: Stats::default(),
-            hub: self.hub,
+        let hub = self.hub;
+        Arc::new_cyclic(|engine| {
+            hub.set_engine(engine.clone());
+            Shared {
+                router: self.router,
+                no_route,
+                no_method,
+                state: self.state,
+                settings: self.settings,
+                stats: Stats::default(),
+                hub,
+            }
         })
     }
 }

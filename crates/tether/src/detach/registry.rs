@@ -295,16 +295,23 @@ impl Registry {
         (copies, tasks)
     }
 
-    /// Live entries, grouped by call site and kind, oldest first within nothing: sorted
-    /// by site. `since` keeps only entries born at or after it.
-    pub(crate) fn sites(&self, since: Option<Instant>) -> Vec<SiteReport> {
+    /// A mark in each shard's numbering: entries made after it are newer than the mark.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).next_id).collect())
+    }
+
+    /// Live entries, grouped by call site and kind, sorted by site. With `since`, only
+    /// entries made after that mark; entries named in `skip_names` are left out.
+    pub(crate) fn sites(&self, since: Option<&Mark>, skip_names: &[String]) -> Vec<SiteReport> {
         let now = self.now_ms();
-        let since = since.map(|s| s.saturating_duration_since(self.start).as_millis() as u32);
         let threshold = self.threshold();
         let mut by_site: BTreeMap<(String, Kind), SiteReport> = BTreeMap::new();
-        for shard in self.shards.iter() {
+        for (i, shard) in self.shards.iter().enumerate() {
             for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter() {
-                if since.is_some_and(|s| e.born_ms < s) {
+                if since.is_some_and(|m| (e.id.wrapping_sub(m.0[i]) as i32) <= 0) {
+                    continue;
+                }
+                if e.name.as_deref().is_some_and(|n| skip_names.iter().any(|s| s == n)) {
                     continue;
                 }
                 let site = format!("{}:{}:{}", e.site.file(), e.site.line(), e.site.column());
@@ -391,6 +398,10 @@ fn watch(weak: Weak<Registry>) {
     }
 }
 
+/// Where each shard's numbering stood at some moment (see [`Registry::mark`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Mark(Vec<u32>);
+
 /// Live entries at one call site, of one kind.
 #[derive(Clone, Debug)]
 pub(crate) struct SiteReport {
@@ -415,7 +426,7 @@ mod tests {
         let b = r.add(Kind::Task, Location::caller(), Some("mail".into()), None, None);
         let c = r.add(Kind::Task, Location::caller(), Some("mail".into()), None, None);
         assert_eq!(r.live(), (1, 2));
-        let sites = r.sites(None);
+        let sites = r.sites(None, &[]);
         assert_eq!(sites.len(), 2);
         let tasks = sites.iter().find(|s| s.kind == Kind::Task).unwrap();
         assert_eq!((tasks.live, tasks.names.clone()), (2, vec!["mail".to_string()]));

@@ -76,6 +76,8 @@ pub(crate) struct Hub {
     drained: Notify,
     /// Cancelled when shutdown begins: copies and tasks are told to wrap up.
     pub(crate) stopping: CancellationToken,
+    /// The frozen engine, once there is one (for route patterns in reports).
+    engine: std::sync::OnceLock<std::sync::Weak<crate::engine::Shared>>,
 }
 
 /// Defaults: deadline 30 s, 10,000 tasks in flight, reject past the cap, leak threshold 60 s.
@@ -95,6 +97,7 @@ impl Default for Hub {
             shutting_down: AtomicBool::new(false),
             drained: Notify::new(),
             stopping: CancellationToken::new(),
+            engine: std::sync::OnceLock::new(),
         }
     }
 }
@@ -130,6 +133,15 @@ impl Hub {
             0 => Overflow::Reject,
             _ => Overflow::Wait,
         }
+    }
+
+    pub(crate) fn set_engine(&self, engine: std::sync::Weak<crate::engine::Shared>) {
+        let _ = self.engine.set(engine);
+    }
+
+    /// The frozen engine, if it was frozen and is still alive.
+    pub(crate) fn engine(&self) -> Option<Arc<crate::engine::Shared>> {
+        self.engine.get()?.upgrade()
     }
 
     /// Tasks in flight (running or waiting for a slot).

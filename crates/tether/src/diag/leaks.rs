@@ -17,7 +17,7 @@ fn report(c: &Context) -> Value {
     let shared = c.shared.as_deref().expect("a context in use has its engine");
     let hub = &shared.hub;
     let registry = &hub.registry;
-    let mut sites = registry.sites(None);
+    let mut sites = registry.sites(None, &[]);
     sites.sort_by(|a, b| b.live.cmp(&a.live).then(b.oldest.cmp(&a.oldest)));
     let sites: Vec<Value> = sites
         .iter()

@@ -30,6 +30,10 @@ use serde::Serialize;
 use crate::service::TetherService;
 use crate::Engine;
 
+mod leak_check;
+
+pub use leak_check::{Leak, LeakCheck, LeakReport};
+
 /// Sends requests to an engine in-process.
 #[derive(Clone, Debug)]
 pub struct TestClient {
@@ -40,6 +44,11 @@ impl TestClient {
     /// Freezes `app` and wraps it.
     pub fn new(app: Engine) -> Self {
         TestClient { service: app.into_service() }
+    }
+
+    /// Starts a [`LeakCheck`] on the client's engine.
+    pub fn leak_check(&self) -> LeakCheck {
+        LeakCheck::on(self.service.shared().hub.clone())
     }
 
     /// A request with any method.
