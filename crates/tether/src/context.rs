@@ -256,21 +256,23 @@ impl Context {
     /// The value of the path parameter `name` (percent-decoded), or `""` when the route
     /// has no such parameter. A catch-all value keeps its leading `/`, as in Gin.
     pub fn param(&self, name: &str) -> &str {
-        let ChainRef::Route(id) = self.chain else { return "" };
-        let names = &self.shared().router.routes[id].param_names;
-        match names.iter().position(|n| &**n == name) {
+        let (ChainRef::Route(id), Some(shared)) = (self.chain, &self.shared) else { return "" };
+        let names = &shared.router.routes[id].param_names;
+        match names.iter().position(|n| n.as_bytes() == name.as_bytes()) {
             Some(i) => self.param_at(i),
             None => "",
         }
     }
 
+    #[inline]
     pub(crate) fn param_at(&self, i: usize) -> &str {
         let Some(r) = self.params.get(i) else { return "" };
-        if self.params_decoded {
-            &self.param_text[r.clone()]
+        let text = if self.params_decoded {
+            self.param_text.as_str()
         } else {
-            &self.path()[r.clone()]
-        }
+            self.head.as_ref().map_or("", |h| h.uri.path())
+        };
+        text.get(r.clone()).unwrap_or("")
     }
 
     /// All path parameters as `(name, value)` pairs, in path order.

@@ -49,29 +49,25 @@ pub(crate) fn dispatch(
             lease.done = true;
             return redirect(lease.ctx(), path);
         }
-        run_chain(&mut lease).await
-    }
-}
-
-async fn run_chain(lease: &mut Lease) -> Response<Body> {
-    match AssertUnwindSafe(lease.ctx().next()).catch_unwind().await {
-        Ok(()) => {
-            lease.done = true;
-            let ctx = lease.ctx();
-            fill_default_body(ctx);
-            ctx.take_response()
-        }
-        Err(panic) => {
-            // recovery() answers and logs panics with the request's details; this is the
-            // floor under it, so that an engine without it still answers 500.
-            let ctx = lease.ctx();
-            tracing::error!(
-                target: "tether",
-                method = %ctx.method(), path = ctx.path(),
-                panic = crate::middleware::panic_message(&*panic),
-                "handler panicked; answered 500"
-            );
-            crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
+        match AssertUnwindSafe(lease.ctx().next()).catch_unwind().await {
+            Ok(()) => {
+                lease.done = true;
+                let ctx = lease.ctx();
+                fill_default_body(ctx);
+                ctx.take_response()
+            }
+            Err(panic) => {
+                // recovery() answers and logs panics with the request's details; this is the
+                // floor under it, so that an engine without it still answers 500.
+                let ctx = lease.ctx();
+                tracing::error!(
+                    target: "tether",
+                    method = %ctx.method(), path = ctx.path(),
+                    panic = crate::middleware::panic_message(&*panic),
+                    "handler panicked; answered 500"
+                );
+                crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
+            }
         }
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Route {
 
 /// The routes registered at one path pattern, by method.
 struct PathEntry {
+    /// The GET route, looked up first: most requests are GETs.
+    get: Option<RouteId>,
     methods: Vec<(Method, RouteId)>,
     any: Option<RouteId>,
     /// This entry is the bare directory of a catch-all (`/files/` for `/files/*path`):
@@ -44,16 +46,14 @@ struct PathEntry {
 }
 
 impl PathEntry {
+    #[inline]
     fn route_for(&self, method: &Method) -> Option<RouteId> {
+        if *method == Method::GET {
+            return self.get.or(self.any);
+        }
         let found = self.methods.iter().find(|(m, _)| m == method).map(|&(_, id)| id);
-        found.or(self.any).or_else(|| {
-            // HEAD is answered by the GET route when no HEAD route exists; hyper drops the body.
-            if *method == Method::HEAD {
-                self.methods.iter().find(|(m, _)| m == Method::GET).map(|&(_, id)| id)
-            } else {
-                None
-            }
-        })
+        // HEAD is answered by the GET route when no HEAD route exists; hyper drops the body.
+        found.or(self.any).or(if *method == Method::HEAD { self.get } else { None })
     }
 }
 
@@ -132,6 +132,7 @@ impl Router {
             panic!("tether: route {gin_pattern:?} conflicts with route {other:?} registered before it");
         }
         self.entries.push(PathEntry {
+            get: None,
             methods: Vec::new(),
             any: None,
             catch_all_root,
@@ -156,7 +157,12 @@ impl Router {
             panic!("tether: route {what} {path:?} is registered twice");
         }
         match method {
-            Some(m) => e.methods.push((m.clone(), id)),
+            Some(m) => {
+                if *m == Method::GET {
+                    e.get = Some(id);
+                }
+                e.methods.push((m.clone(), id));
+            }
             None => e.any = Some(id),
         }
     }
