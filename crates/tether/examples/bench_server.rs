@@ -17,8 +17,8 @@ struct Message {
 }
 
 #[derive(Serialize)]
-struct User {
-    id: String,
+struct User<'a> {
+    id: &'a str,
 }
 
 async fn plaintext(c: &mut Context) {
@@ -30,8 +30,9 @@ async fn json(c: &mut Context) {
 }
 
 async fn user(c: &mut Context) {
-    let id = c.param("id").to_owned();
-    c.json(200, &User { id });
+    // The request and response sides at once: the id is written straight from the path.
+    let (req, w) = c.split();
+    w.json(200, &User { id: req.param("id") });
 }
 
 async fn copy(c: &mut Context) {

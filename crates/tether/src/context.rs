@@ -11,12 +11,13 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use http::header::HeaderMap;
-use http::{Method, StatusCode, Uri, Version};
+use http::{Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
-use crate::body::{Body, RequestBody};
+use crate::body::RequestBody;
 use crate::engine::Shared;
 use crate::keys::Keys;
+use crate::response::Writer;
 use crate::router::{Lookup, RouteId};
 
 /// Which chain of handlers this request runs.
@@ -34,17 +35,36 @@ pub(crate) enum ChainRef {
 
 /// The request context handed to every handler and middleware.
 ///
+/// It reads like Gin's: request methods (`param`, `query`, `get_header`, keys, ...) come
+/// from its request side, [`Request`], which it derefs to; response methods (`json`,
+/// `string`, `header`, ...) write to its response side, [`Writer`]. When a response is
+/// built from request data, [`split`](Context::split) hands out both at once, so that
+/// nothing needs copying:
+///
 /// ```
+/// #[derive(serde::Serialize)]
+/// struct User<'a> {
+///     id: &'a str,
+/// }
+///
 /// async fn show_user(c: &mut tether::Context) {
-///     let id = c.param("id").to_owned();
 ///     let verbose = c.default_query("verbose", "false") == "true";
-///     c.json(200, &tether::json!({ "id": id, "verbose": verbose }));
+///     let (req, w) = c.split();
+///     w.json(200, &User { id: req.param("id") });
+///     let _ = verbose;
 /// }
 /// let mut app = tether::Engine::new();
 /// app.get("/user/:id", show_user);
 /// ```
 pub struct Context {
-    // ----- request -----
+    pub(crate) req: Request,
+    pub(crate) res: Writer,
+    index: usize,
+    aborted: bool,
+}
+
+/// The request side of a [`Context`]: what the handler reads. `Context` derefs to it.
+pub struct Request {
     /// The request head; `None` only between requests, while the context is pooled.
     head: Option<http::request::Parts>,
     pub(crate) body: RequestBody,
@@ -60,28 +80,41 @@ pub struct Context {
     pub(crate) keys: Keys,
     /// Cancelled when the request ends; made on first use, by a `tied()` task.
     request_token: OnceLock<CancellationToken>,
-    // ----- flow -----
     pub(crate) shared: Option<Arc<Shared>>,
     pub(crate) chain: ChainRef,
-    index: usize,
-    aborted: bool,
-    // ----- response (see response.rs) -----
-    pub(crate) res_status: StatusCode,
-    pub(crate) res_headers: HeaderMap,
-    pub(crate) res_body: Body,
-    /// Reused buffer that JSON is rendered into before it is copied out at its exact size.
-    pub(crate) scratch: Vec<u8>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Request;
+
+    fn deref(&self) -> &Request {
+        &self.req
+    }
+}
+
+impl std::ops::DerefMut for Context {
+    fn deref_mut(&mut self) -> &mut Request {
+        &mut self.req
+    }
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
+            .field("req", &self.req)
+            .field("res", &self.res)
+            .field("aborted", &self.aborted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
             .field("method", &self.head.as_ref().map(|h| &h.method))
             .field("uri", &self.head.as_ref().map(|h| &h.uri))
             .field("full_path", &self.full_path())
             .field("keys", &self.keys)
-            .field("status", &self.res_status)
-            .field("aborted", &self.aborted)
             .finish_non_exhaustive()
     }
 }
@@ -89,7 +122,69 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// An empty context, as the pool creates it.
     pub(crate) fn new() -> Self {
-        Context {
+        Context { req: Request::new(), res: Writer::new(), index: 0, aborted: false }
+    }
+
+    /// Clears everything the request left, so the context can serve another.
+    pub(crate) fn reset(&mut self) {
+        self.req.reset();
+        self.res.reset();
+        self.index = 0;
+        self.aborted = false;
+    }
+
+    /// The request side and the response side at once: for writing a response built from
+    /// request data (`w.json(200, &User { id: req.param("id") })`) without copying it.
+    pub fn split(&mut self) -> (&Request, &mut Writer) {
+        (&self.req, &mut self.res)
+    }
+
+    /// The response side alone.
+    pub fn writer(&mut self) -> &mut Writer {
+        &mut self.res
+    }
+
+    /***** flow *****/
+
+    /// Runs the rest of the chain: the next middleware and, in the end, the handler.
+    ///
+    /// Middleware calls this to wrap what follows; what it does after `next().await`
+    /// sees the response the handler wrote, and may change it. A middleware that does not
+    /// call `next` still lets the chain go on after it returns, unless it aborted.
+    ///
+    /// ```
+    /// async fn timing(c: &mut tether::Context) {
+    ///     let start = std::time::Instant::now();
+    ///     c.next().await;
+    ///     let ms = start.elapsed().as_millis().to_string();
+    ///     c.header("x-elapsed-ms", ms);
+    /// }
+    /// ```
+    pub async fn next(&mut self) {
+        let Some(shared) = self.shared.clone() else { return };
+        let chain = shared.chain(self.req.chain);
+        while self.index < chain.len() && !self.aborted {
+            let handler = &chain[self.index];
+            self.index += 1;
+            handler.call(self).await;
+        }
+    }
+
+    /// Stops the chain: the handlers after the current one do not run. What the current
+    /// and earlier handlers do after `next().await` still runs.
+    pub fn abort(&mut self) {
+        self.aborted = true;
+    }
+
+    /// True once `abort` (or an `abort_with_*`) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted
+    }
+}
+
+impl Request {
+    fn new() -> Self {
+        Request {
             head: None,
             body: RequestBody::Empty,
             remote_addr: None,
@@ -102,12 +197,6 @@ impl Context {
             request_token: OnceLock::new(),
             shared: None,
             chain: ChainRef::None,
-            index: 0,
-            aborted: false,
-            res_status: StatusCode::OK,
-            res_headers: HeaderMap::new(),
-            res_body: Body::empty(),
-            scratch: Vec::new(),
         }
     }
 
@@ -151,13 +240,6 @@ impl Context {
         self.end_request();
         self.shared = None;
         self.chain = ChainRef::None;
-        self.index = 0;
-        self.aborted = false;
-        self.res_status = StatusCode::OK;
-        if !self.res_headers.is_empty() {
-            self.res_headers = HeaderMap::new();
-        }
-        self.res_body = Body::empty();
     }
 
     /// The request is over: tasks tied to it are cancelled.
@@ -184,43 +266,6 @@ impl Context {
 
     fn shared(&self) -> &Shared {
         self.shared.as_deref().expect("a context in use has its engine")
-    }
-
-    /***** flow *****/
-
-    /// Runs the rest of the chain: the next middleware and, in the end, the handler.
-    ///
-    /// Middleware calls this to wrap what follows; what it does after `next().await`
-    /// sees the response the handler wrote, and may change it. A middleware that does not
-    /// call `next` still lets the chain go on after it returns, unless it aborted.
-    ///
-    /// ```
-    /// async fn timing(c: &mut tether::Context) {
-    ///     let start = std::time::Instant::now();
-    ///     c.next().await;
-    ///     let ms = start.elapsed().as_millis().to_string();
-    ///     c.header("x-elapsed-ms", ms);
-    /// }
-    /// ```
-    pub async fn next(&mut self) {
-        let Some(shared) = self.shared.clone() else { return };
-        let chain = shared.chain(self.chain);
-        while self.index < chain.len() && !self.aborted {
-            let handler = &chain[self.index];
-            self.index += 1;
-            handler.call(self).await;
-        }
-    }
-
-    /// Stops the chain: the handlers after the current one do not run. What the current
-    /// and earlier handlers do after `next().await` still runs.
-    pub fn abort(&mut self) {
-        self.aborted = true;
-    }
-
-    /// True once `abort` (or an `abort_with_*`) was called.
-    pub fn is_aborted(&self) -> bool {
-        self.aborted
     }
 
     /***** request *****/

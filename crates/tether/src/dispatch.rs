@@ -33,13 +33,13 @@ pub(crate) fn dispatch(
         }
         Lookup::NotFound => {
             ctx.chain = ChainRef::NoRoute;
-            ctx.res_status = StatusCode::NOT_FOUND;
+            ctx.res.status = StatusCode::NOT_FOUND;
             None
         }
         Lookup::MethodNotAllowed(allow) => {
             ctx.chain = ChainRef::NoMethod;
-            ctx.res_status = StatusCode::METHOD_NOT_ALLOWED;
-            ctx.res_headers.insert(header::ALLOW, allow);
+            ctx.res.status = StatusCode::METHOD_NOT_ALLOWED;
+            ctx.res.headers.insert(header::ALLOW, allow);
             None
         }
         Lookup::Redirect(path) => Some(path),
@@ -54,7 +54,7 @@ pub(crate) fn dispatch(
                 lease.done = true;
                 let ctx = lease.ctx();
                 fill_default_body(ctx);
-                ctx.take_response()
+                ctx.res.take_response()
             }
             Err(panic) => {
                 // recovery() answers and logs panics with the request's details; this is the
@@ -74,13 +74,13 @@ pub(crate) fn dispatch(
 
 /// Gin's default bodies when a 404 / 405 chain wrote none.
 fn fill_default_body(ctx: &mut Context) {
-    let text = match (ctx.chain, ctx.res_status) {
+    let text = match (ctx.chain, ctx.res.status) {
         (ChainRef::NoRoute, StatusCode::NOT_FOUND) => "404 page not found",
         (ChainRef::NoMethod, StatusCode::METHOD_NOT_ALLOWED) => "405 method not allowed",
         _ => return,
     };
-    if ctx.res_body.is_empty() {
-        ctx.string(ctx.res_status, text);
+    if ctx.res.body.is_empty() {
+        ctx.string(ctx.res.status, text);
     }
 }
 

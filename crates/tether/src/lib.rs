@@ -68,7 +68,7 @@ pub mod testing;
 
 pub use binding::{BindError, Source};
 pub use body::{Body, BodyError, BoxError};
-pub use context::Context;
+pub use context::{Context, Request};
 pub use detach::{
     ContextCopy, Detach, Outcome, Overflow, TaskBuilder, TaskControl, TaskHandle, TaskStats, Tasks,
 };
@@ -76,7 +76,7 @@ pub use diag::DebugAccess;
 pub use engine::Engine;
 pub use group::Group;
 pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture};
-pub use response::IntoStatus;
+pub use response::{IntoStatus, Writer};
 pub use server::{shutdown_signal, ShutdownReport};
 pub use service::{ResponseFuture, TetherService};
 

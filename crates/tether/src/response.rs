@@ -36,10 +36,42 @@ impl IntoStatus for u16 {
     }
 }
 
-impl Context {
+/// The response side of a [`Context`]: status, headers and body, written by handlers and
+/// readable (and changeable) by middleware after `c.next().await`. `Context` has the same
+/// methods; `c.split()` hands out the writer beside the request.
+pub struct Writer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Body,
+    /// Reused buffer that JSON is rendered into before it is copied out at its exact size.
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn new() -> Self {
+        Writer { status: StatusCode::OK, headers: HeaderMap::new(), body: Body::empty(), scratch: Vec::new() }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.status = StatusCode::OK;
+        if !self.headers.is_empty() {
+            self.headers = HeaderMap::new();
+        }
+        self.body = Body::empty();
+    }
+
     /// Sets the response status (the default is 200).
     pub fn status(&mut self, code: impl IntoStatus) {
-        self.res_status = code.into_status();
+        self.status = code.into_status();
     }
 
     /// Sets the response header `key` to `value`, replacing earlier values; an empty
@@ -56,10 +88,10 @@ impl Context {
         };
         match value.try_into() {
             Ok(v) if v.is_empty() => {
-                self.res_headers.remove(&name);
+                self.headers.remove(&name);
             }
             Ok(v) => {
-                self.res_headers.insert(name, v);
+                self.headers.insert(name, v);
             }
             Err(_) => {
                 tracing::warn!(target: "tether", header = %name, "ignored an invalid response header value")
@@ -109,9 +141,9 @@ impl Context {
 
     /// Redirects to `location` with `code` (301, 302, 303, 307 or 308).
     pub fn redirect(&mut self, code: impl IntoStatus, location: &str) {
-        self.res_status = code.into_status();
+        self.status = code.into_status();
         self.header(header::LOCATION, location);
-        self.res_body = Body::empty();
+        self.body = Body::empty();
     }
 
     /// Answers with the contents of the file at `path`, its type guessed from the
@@ -122,11 +154,11 @@ impl Context {
             Ok((body, len)) => {
                 let mime = mime_guess::from_path(path).first_or_octet_stream();
                 if let Ok(v) = HeaderValue::try_from(mime.as_ref()) {
-                    self.res_headers.insert(header::CONTENT_TYPE, v);
+                    self.headers.insert(header::CONTENT_TYPE, v);
                 }
-                self.res_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                self.res_status = StatusCode::OK;
-                self.res_body = body;
+                self.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                self.status = StatusCode::OK;
+                self.body = body;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.string(StatusCode::NOT_FOUND, "404 page not found");
@@ -150,75 +182,157 @@ impl Context {
     pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
         match HeaderValue::try_from(cookie.encoded().to_string()) {
             Ok(v) => {
-                self.res_headers.append(header::SET_COOKIE, v);
+                self.headers.append(header::SET_COOKIE, v);
             }
             Err(_) => tracing::warn!(target: "tether", "ignored a cookie that is not a valid header"),
         }
-    }
-
-    /// Answers `code` with no body, and stops the chain.
-    pub fn abort_with_status(&mut self, code: impl IntoStatus) {
-        self.res_status = code.into_status();
-        self.abort();
-    }
-
-    /// Answers `code` with `value` as JSON, and stops the chain.
-    pub fn abort_with_status_json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
-        self.json(code, value);
-        self.abort();
-    }
-
-    /// Answers `code` with `{"error": "<err>"}`, and stops the chain.
-    pub fn abort_with_error(&mut self, code: impl IntoStatus, err: impl std::fmt::Display) {
-        self.abort_with_status_json(code, &serde_json::json!({ "error": err.to_string() }));
     }
 
     /***** reading the response back (middleware) *****/
 
     /// The response status written so far.
     pub fn response_status(&self) -> StatusCode {
-        self.res_status
+        self.status
     }
 
     /// The response headers written so far.
     pub fn response_headers(&self) -> &HeaderMap {
-        &self.res_headers
+        &self.headers
     }
 
     /// The response headers, to change.
     pub fn response_headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.res_headers
+        &mut self.headers
     }
 
     /// The response body written so far.
     pub fn response_body(&self) -> &Body {
-        &self.res_body
+        &self.body
     }
 
     /// Replaces the response body; returns the old one.
     pub fn set_response_body(&mut self, body: impl Into<Body>) -> Body {
-        std::mem::replace(&mut self.res_body, body.into())
+        std::mem::replace(&mut self.body, body.into())
     }
 
     /// True once a body was written.
     pub fn written(&self) -> bool {
-        !self.res_body.is_empty()
+        !self.body.is_empty()
     }
 
     fn render(&mut self, code: StatusCode, content_type: HeaderValue, body: Body) {
-        self.res_status = code;
-        self.res_headers.insert(header::CONTENT_TYPE, content_type);
-        self.res_body = body;
+        self.status = code;
+        self.headers.insert(header::CONTENT_TYPE, content_type);
+        self.body = body;
     }
 
     /// Moves the response out of the context.
     pub(crate) fn take_response(&mut self) -> http::Response<Body> {
-        let mut res = http::Response::new(std::mem::take(&mut self.res_body));
-        *res.status_mut() = self.res_status;
+        let mut res = http::Response::new(std::mem::take(&mut self.body));
+        *res.status_mut() = self.status;
         // Swap rather than assign: the context keeps the response's fresh empty map, and
         // no empty map is dropped on the way.
-        std::mem::swap(res.headers_mut(), &mut self.res_headers);
+        std::mem::swap(res.headers_mut(), &mut self.headers);
         res
+    }
+}
+
+/// The writer's methods, on the context itself (as Gin has them).
+impl Context {
+    /// Sets the response status (the default is 200).
+    pub fn status(&mut self, code: impl IntoStatus) {
+        self.res.status(code)
+    }
+
+    /// Sets a response header (an empty value removes it). See [`Writer::header`].
+    pub fn header<K, V>(&mut self, key: K, value: V)
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        self.res.header(key, value)
+    }
+
+    /// Answers `code` with a plain-text body.
+    pub fn string(&mut self, code: impl IntoStatus, body: impl Into<Body>) {
+        self.res.string(code, body)
+    }
+
+    /// Answers `code` with `value` as JSON (500, logged, if it cannot be serialized).
+    pub fn json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
+        self.res.json(code, value)
+    }
+
+    /// Answers `code` with `body` and the given content type.
+    pub fn data(&mut self, code: impl IntoStatus, content_type: &str, body: impl Into<Body>) {
+        self.res.data(code, content_type, body)
+    }
+
+    /// Answers `code` with an HTML body.
+    pub fn html(&mut self, code: impl IntoStatus, body: impl Into<Body>) {
+        self.res.html(code, body)
+    }
+
+    /// Redirects to `location` with `code`.
+    pub fn redirect(&mut self, code: impl IntoStatus, location: &str) {
+        self.res.redirect(code, location)
+    }
+
+    /// Answers with the contents of the file at `path`. See [`Writer::file`].
+    pub async fn file(&mut self, path: impl AsRef<std::path::Path>) {
+        self.res.file(path).await
+    }
+
+    /// Adds a `Set-Cookie` header. See [`Writer::set_cookie`].
+    pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
+        self.res.set_cookie(cookie)
+    }
+
+    /// The response status written so far.
+    pub fn response_status(&self) -> StatusCode {
+        self.res.status
+    }
+
+    /// The response headers written so far.
+    pub fn response_headers(&self) -> &HeaderMap {
+        &self.res.headers
+    }
+
+    /// The response headers, to change.
+    pub fn response_headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.res.headers
+    }
+
+    /// The response body written so far.
+    pub fn response_body(&self) -> &Body {
+        &self.res.body
+    }
+
+    /// Replaces the response body; returns the old one.
+    pub fn set_response_body(&mut self, body: impl Into<Body>) -> Body {
+        self.res.set_response_body(body)
+    }
+
+    /// True once a body was written.
+    pub fn written(&self) -> bool {
+        self.res.written()
+    }
+
+    /// Answers `code` with no body, and stops the chain.
+    pub fn abort_with_status(&mut self, code: impl IntoStatus) {
+        self.res.status = code.into_status();
+        self.abort();
+    }
+
+    /// Answers `code` with `value` as JSON, and stops the chain.
+    pub fn abort_with_status_json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
+        self.res.json(code, value);
+        self.abort();
+    }
+
+    /// Answers `code` with `{"error": "<err>"}`, and stops the chain.
+    pub fn abort_with_error(&mut self, code: impl IntoStatus, err: impl std::fmt::Display) {
+        self.abort_with_status_json(code, &serde_json::json!({ "error": err.to_string() }));
     }
 }
 

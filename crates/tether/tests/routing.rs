@@ -564,3 +564,22 @@ fn duplicate_routes_panic() {
 fn catch_all_must_be_last() {
     Engine::new().get("/a/*rest/b", ok);
 }
+
+#[tokio::test]
+async fn split_writes_a_response_from_request_data_without_copying_it() {
+    #[derive(serde::Serialize)]
+    struct Echo<'a> {
+        id: &'a str,
+        q: Option<&'a str>,
+        agent: Option<&'a str>,
+    }
+    let mut app = Engine::new();
+    app.get("/echo/:id", async |c: &mut Context| {
+        let (req, w) = c.split();
+        w.header("x-path", req.path());
+        w.json(200, &Echo { id: req.param("id"), q: req.query("q"), agent: req.get_header("user-agent") });
+    });
+    let res = TestClient::new(app).get("/echo/7?q=x").header("user-agent", "t/1").send().await;
+    assert_eq!(res.header("x-path"), Some("/echo/7"));
+    assert_eq!(res.json::<Value>(), json!({ "id": "7", "q": "x", "agent": "t/1" }));
+}

@@ -14,10 +14,10 @@ use super::head::{Head, Parts};
 use super::registry::{Kind, Origin, Registration};
 use super::tasks::{spawn, timeout_for, Spec, TaskControl, TaskHandle};
 use crate::context::ChainRef;
+use crate::context::Request;
 use crate::engine::Shared;
 use crate::keys::Keys;
 use crate::router::RouteId;
-use crate::Context;
 
 /// An owned copy of a request's context, for work that goes on after the response:
 /// `Send + 'static`, read-only, and lean.
@@ -169,7 +169,7 @@ impl ContextCopy {
     }
 }
 
-impl Context {
+impl Request {
     /// An owned, read-only copy of this request's context, for work that outlives the
     /// request. Keys are shared (O(1)), the head is one compact allocation, and the copy
     /// is listed in the leak registry with this line of code until it is dropped.
@@ -270,7 +270,7 @@ impl Context {
 /// Options for a tracked task started from a request; made by `c.detach()`.
 #[derive(Debug)]
 pub struct Detach<'c> {
-    ctx: &'c Context,
+    ctx: &'c Request,
     spec: Spec,
     only: Option<Vec<String>>,
     tied: bool,
