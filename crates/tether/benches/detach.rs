@@ -1,5 +1,6 @@
 //! `c.copy()` with 0, 4 and 16 keys (one path parameter), ns and allocations per copy; and
-//! `c.go(..)` beside a plain `tokio::spawn` of the same future, each awaited to its end.
+//! what tracking alone costs: `app.tasks().go` beside a bare `tokio::spawn`. (`c.go` beside
+//! `c.copy()` + `tokio::spawn` of the same future is `benches/go_vs_spawn.rs`.)
 //!
 //! A copy needs a live request, so the measurements run inside a handler, reached through
 //! the in-process test client. Gin's `Context.Copy()` on this kind of machine (Go 1.19,
@@ -46,92 +47,6 @@ async fn bench(c: &mut Context) {
         println!("copy with {keys:>2} keys: {allocs:.2} allocations, {bytes:.0} bytes live per copy");
         criterion.bench_function(&format!("copy/{keys} keys"), |b| b.iter(|| black_box(c.copy())));
     }
-    // Spawning: batches of 1,000 started, then all awaited, so that the hand-off to the
-    // runtime is amortized and what is measured is the start and end of each task.
-    const BATCH: u64 = 1_000;
-    let rt = tokio::runtime::Handle::current();
-    tokio::task::block_in_place(|| {
-        criterion.bench_function("spawn/tokio::spawn (per task)", |b| {
-            b.iter_custom(|iters| {
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    let handles: Vec<_> = (0..BATCH)
-                        .map(|i| {
-                            let id = black_box(i);
-                            rt.spawn(async move { black_box(id) })
-                        })
-                        .collect();
-                    rt.block_on(async {
-                        for h in handles {
-                            h.await.unwrap();
-                        }
-                    });
-                }
-                start.elapsed() / BATCH as u32
-            })
-        });
-        criterion.bench_function("spawn/c.copy + tokio::spawn (per task)", |b| {
-            b.iter_custom(|iters| {
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    let handles: Vec<_> = (0..BATCH)
-                        .map(|_| {
-                            let cp = c.copy();
-                            rt.spawn(async move { black_box(cp.param("id").len()) })
-                        })
-                        .collect();
-                    rt.block_on(async {
-                        for h in handles {
-                            h.await.unwrap();
-                        }
-                    });
-                }
-                start.elapsed() / BATCH as u32
-            })
-        });
-        criterion.bench_function("spawn/c.detach().no_timeout().go (per task)", |b| {
-            b.iter_custom(|iters| {
-                let _guard = rt.enter();
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    let handles: Vec<_> = (0..BATCH)
-                        .map(|_| {
-                            c.detach().no_timeout().go(|cp| async move {
-                                black_box(cp.param("id").len());
-                            })
-                        })
-                        .collect();
-                    rt.block_on(async {
-                        for h in handles {
-                            h.outcome().await;
-                        }
-                    });
-                }
-                start.elapsed() / BATCH as u32
-            })
-        });
-        criterion.bench_function("spawn/c.go (per task, copy included)", |b| {
-            b.iter_custom(|iters| {
-                let _guard = rt.enter();
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    let handles: Vec<_> = (0..BATCH)
-                        .map(|_| {
-                            c.go(|cp| async move {
-                                black_box(cp.param("id").len());
-                            })
-                        })
-                        .collect();
-                    rt.block_on(async {
-                        for h in handles {
-                            h.outcome().await;
-                        }
-                    });
-                }
-                start.elapsed() / BATCH as u32
-            })
-        });
-    });
     c.string(200, "done");
 }
 

@@ -1,12 +1,10 @@
 //! [`ContextCopy`]: what a task may keep of its request, and the `Context` methods that
 //! make copies and start tracked tasks (`copy`, `copy_only`, `go`, `detach`).
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::Location;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Method;
 
@@ -277,23 +275,7 @@ pub struct Detach<'c> {
 }
 
 impl Detach<'_> {
-    /// Names the task in logs and `/debug/leaks`.
-    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.spec.name = Some(name.into());
-        self
-    }
-
-    /// Stops the task after `timeout` instead of the engine's default.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.spec.timeout = Some(Some(timeout));
-        self
-    }
-
-    /// No deadline. It has to be asked for: a task without one is how leaks start.
-    pub fn no_timeout(mut self) -> Self {
-        self.spec.timeout = Some(None);
-        self
-    }
+    super::tasks::task_options!();
 
     /// The copy keeps only these keys.
     pub fn only(mut self, keys: &[&str]) -> Self {

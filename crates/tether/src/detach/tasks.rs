@@ -585,24 +585,33 @@ pub struct TaskBuilder<'t> {
     spec: Spec,
 }
 
+/// `name`, `timeout` and `no_timeout`, for both task builders (they keep a `spec: Spec`).
+macro_rules! task_options {
+    () => {
+        /// Names the task in logs, `/debug/leaks` and leak checks.
+        pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+            self.spec.name = Some(name.into());
+            self
+        }
+
+        /// Stops the task after `timeout` instead of the engine's default.
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.spec.timeout = Some(Some(timeout));
+            self
+        }
+
+        /// No deadline: the task runs until it ends, is cancelled, or the server shuts
+        /// down. It has to be asked for: a task without a deadline is how leaks start.
+        pub fn no_timeout(mut self) -> Self {
+            self.spec.timeout = Some(None);
+            self
+        }
+    };
+}
+pub(crate) use task_options;
+
 impl TaskBuilder<'_> {
-    /// Names the task in logs and `/debug/leaks`.
-    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.spec.name = Some(name.into());
-        self
-    }
-
-    /// Stops the task after `timeout` (instead of the engine's default).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.spec.timeout = Some(Some(timeout));
-        self
-    }
-
-    /// No deadline: the task runs until it ends, is cancelled, or the server shuts down.
-    pub fn no_timeout(mut self) -> Self {
-        self.spec.timeout = Some(None);
-        self
-    }
+    task_options!();
 
     /// Starts `f`.
     #[track_caller]
