@@ -254,6 +254,7 @@ impl Engine {
                 settings: self.settings,
                 stats: Stats::default(),
                 hub,
+                started: std::time::Instant::now(),
             }
         })
     }
@@ -268,6 +269,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) stats: Stats,
     pub(crate) hub: Arc<Hub>,
+    /// When the engine was frozen for serving.
+    pub(crate) started: std::time::Instant,
 }
 
 impl Shared {

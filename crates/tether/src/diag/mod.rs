@@ -1,17 +1,19 @@
 //! Diagnostics routes, off unless mounted: `app.debug_routes("/debug")` mounts
-//! `/debug/leaks` behind an access guard (loopback peers only, by default).
+//! `/debug/leaks` (live copies and tasks by call site) and `/debug/vars` (the process and
+//! the engine in numbers) behind an access guard (loopback peers only, by default).
 //!
 //! The core does not depend on this room; it reads the engine's registry and counters.
 
 mod access;
 mod leaks;
+mod vars;
 
 pub use access::DebugAccess;
 
 use crate::Engine;
 
 impl Engine {
-    /// Mounts the diagnostics routes under `prefix` (`/debug/leaks`), answering only
+    /// Mounts the diagnostics routes under `prefix` (`/debug/leaks`, `/debug/vars`), answering only
     /// peers on the loopback interface; anyone else gets a bare 403. Use
     /// [`debug_routes_with`](Self::debug_routes_with) for a token or to open them up.
     ///
@@ -33,7 +35,7 @@ impl Engine {
     pub fn debug_routes_with(&mut self, prefix: &str, access: DebugAccess) -> &mut Self {
         let mut debug = self.group(prefix);
         debug.with(access);
-        debug.get("/leaks", leaks::leaks);
+        debug.get("/leaks", leaks::leaks).get("/vars", vars::vars);
         self
     }
 }
