@@ -5,6 +5,9 @@
 //! are set, a tracked task gets a copy, sleeps 1 ms and reads the parameter and a key from
 //! it, and the response (`ok`) does not wait for it.
 //!
+//! With `METRICS=1`, `/metrics` is mounted, so per-route figures are recorded: the
+//! overhead comparison runs the same binary with and without it.
+//!
 //! `PORT` (default 8080) and `WORKERS` (tokio worker threads, default: the core count)
 //! come from the environment, as for the raw hyper and axum peers in `crates/peers`.
 
@@ -56,6 +59,9 @@ fn main() -> std::io::Result<()> {
     }
     rt.enable_all().build()?.block_on(async {
         let mut app = Engine::new();
+        if std::env::var_os("METRICS").is_some() {
+            app.metrics_route("/metrics");
+        }
         app.get("/plaintext", plaintext).get("/json", json).get("/user/:id", user).get("/copy/:id", copy);
         app.run(("127.0.0.1", port)).await
     })

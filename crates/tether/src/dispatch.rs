@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, Response, StatusCode};
@@ -24,7 +25,8 @@ pub(crate) fn dispatch(
     remote: Option<SocketAddr>,
 ) -> impl Future<Output = Response<Body>> + Send {
     shared.stats.in_flight.fetch_add(1, Relaxed);
-    let mut lease = Lease { ctx: Some(pool::take()), done: false };
+    let started = shared.metrics.is_some().then(Instant::now);
+    let mut lease = Lease { ctx: Some(pool::take()), done: false, panicked: false, started };
     let ctx = lease.ctx();
     let redirect_to = match ctx.begin(shared, head, body, remote) {
         Lookup::Found(id) => {
@@ -57,6 +59,7 @@ pub(crate) fn dispatch(
                 ctx.res.take_response()
             }
             Err(panic) => {
+                lease.panicked = true;
                 // recovery() answers and logs panics with the request's details; this is the
                 // floor under it, so that an engine without it still answers 500.
                 let ctx = lease.ctx();
@@ -85,7 +88,7 @@ fn fill_default_body(ctx: &mut Context) {
 }
 
 /// The trailing-slash redirect: 301 for GET, 307 otherwise, as Gin; the query is kept.
-fn redirect(ctx: &Context, mut location: String) -> Response<Body> {
+fn redirect(ctx: &mut Context, mut location: String) -> Response<Body> {
     if let Some(q) = ctx.uri().query() {
         location.push('?');
         location.push_str(q);
@@ -95,6 +98,7 @@ fn redirect(ctx: &Context, mut location: String) -> Response<Body> {
     } else {
         StatusCode::TEMPORARY_REDIRECT
     };
+    ctx.res.status = code;
     let mut res = Response::new(Body::empty());
     *res.status_mut() = code;
     if let Ok(v) = HeaderValue::try_from(location) {
@@ -108,6 +112,10 @@ fn redirect(ctx: &Context, mut location: String) -> Response<Body> {
 struct Lease {
     ctx: Option<Box<Context>>,
     done: bool,
+    /// A handler panicked and the engine answered 500 (the context is not reused).
+    panicked: bool,
+    /// When the request began, if metrics are recorded.
+    started: Option<Instant>,
 }
 
 impl Lease {
@@ -124,6 +132,14 @@ impl Drop for Lease {
             shared.stats.in_flight.fetch_sub(1, Relaxed);
             if self.done {
                 shared.stats.served.fetch_add(1, Relaxed);
+            }
+            if let (Some(metrics), Some(started)) = (&shared.metrics, self.started) {
+                let status = match (self.done, self.panicked) {
+                    (true, _) => ctx.res.status.as_u16(),
+                    (false, true) => 500,
+                    (false, false) => crate::diag::metrics::CUT,
+                };
+                metrics.record(ctx.chain, status, started.elapsed());
             }
         }
         if self.done {

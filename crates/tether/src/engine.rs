@@ -10,6 +10,7 @@ use http::Method;
 use crate::context::ChainRef;
 use crate::detach::tasks::Hub;
 use crate::detach::{Overflow, Tasks};
+use crate::diag::metrics::Metrics;
 use crate::group::Group;
 use crate::handler::{share, Chain, Handler, SharedHandler};
 use crate::router::{join_paths, Router};
@@ -244,6 +245,7 @@ impl Engine {
         let no_route = tail(self.no_route.take());
         let no_method = tail(self.no_method.take());
         let hub = self.hub;
+        let metrics = self.settings.metrics.then(|| Metrics::new(self.router.routes.len()));
         Arc::new_cyclic(|engine| {
             hub.set_engine(engine.clone());
             Shared {
@@ -255,6 +257,7 @@ impl Engine {
                 stats: Stats::default(),
                 hub,
                 started: std::time::Instant::now(),
+                metrics,
             }
         })
     }
@@ -271,6 +274,8 @@ pub(crate) struct Shared {
     pub(crate) hub: Arc<Hub>,
     /// When the engine was frozen for serving.
     pub(crate) started: std::time::Instant,
+    /// Per-route figures, when `/metrics` is mounted.
+    pub(crate) metrics: Option<Metrics>,
 }
 
 impl Shared {

@@ -28,6 +28,8 @@ pub(crate) struct Route {
     param_segments: Box<[usize]>,
     /// The last parameter is a catch-all (`*path`).
     pub(crate) catch_all: bool,
+    /// The method it answers; `None` for every method (`any`).
+    pub(crate) method: Option<Method>,
     /// The whole chain, global middleware first.
     pub(crate) chain: Chain,
 }
@@ -112,6 +114,7 @@ impl Router {
             param_names: parsed.names.into_boxed_slice(),
             param_segments: parsed.segments.into_boxed_slice(),
             catch_all: parsed.catch_all,
+            method: method.clone(),
             chain,
         });
         id

@@ -11,6 +11,8 @@ pub(crate) struct Settings {
     pub(crate) max_connections: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) http2: bool,
+    /// Per-route metrics are recorded (`metrics_route` was called).
+    pub(crate) metrics: bool,
 }
 
 impl Default for Settings {
@@ -22,6 +24,7 @@ impl Default for Settings {
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
             http2: true,
+            metrics: false,
         }
     }
 }
