@@ -7,6 +7,7 @@
 mod access;
 mod leaks;
 pub(crate) mod metrics;
+mod pprof;
 mod vars;
 
 pub use access::DebugAccess;
@@ -52,7 +53,7 @@ impl Engine {
     pub fn debug_routes_with(&mut self, prefix: &str, access: DebugAccess) -> &mut Self {
         let mut debug = self.group(prefix);
         debug.with(access);
-        debug.get("/leaks", leaks::leaks).get("/vars", vars::vars);
+        debug.get("/leaks", leaks::leaks).get("/vars", vars::vars).get("/pprof/profile", pprof::profile);
         self
     }
 }

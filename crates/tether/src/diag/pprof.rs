@@ -1,0 +1,75 @@
+//! `/debug/pprof/profile`: a CPU profile in pprof's protobuf format, which
+//! `go tool pprof` reads as it reads a Go service's.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::Duration;
+
+use http::StatusCode;
+use pprof::protos::Message;
+
+use crate::Context;
+
+/// Default profile length, in seconds (as Go's).
+const DEFAULT_SECONDS: u64 = 30;
+/// The longest profile one request may ask for.
+const MAX_SECONDS: u64 = 300;
+/// Samples per second (as Go's default rate, less one to avoid lockstep with timers).
+const FREQUENCY: i32 = 99;
+
+/// A CPU profiler is process-wide: one profile at a time.
+static PROFILING: AtomicBool = AtomicBool::new(false);
+
+/// Resets the flag when the profile ends, however it ends.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        PROFILING.store(false, SeqCst);
+    }
+}
+
+/// Profiles the whole process for `?seconds=N` (default 30, at most 300) and answers the
+/// profile. A second request while one runs gets 409.
+pub(super) async fn profile(c: &mut Context) {
+    let seconds = match c.query("seconds").map(str::parse::<u64>) {
+        None => DEFAULT_SECONDS,
+        Some(Ok(s)) if (1..=MAX_SECONDS).contains(&s) => s,
+        Some(_) => {
+            let msg = format!("seconds must be a whole number from 1 to {MAX_SECONDS}");
+            return c.abort_with_error(StatusCode::BAD_REQUEST, msg);
+        }
+    };
+    if PROFILING.swap(true, SeqCst) {
+        return c.abort_with_error(
+            StatusCode::CONFLICT,
+            "a CPU profile is already being taken; try again when it ends",
+        );
+    }
+    let running = Running;
+    // The profiler samples every thread by signal; this thread only waits, off the runtime.
+    let taken = tokio::task::spawn_blocking(move || take(Duration::from_secs(seconds))).await;
+    drop(running);
+    match taken {
+        Ok(Ok(bytes)) => {
+            c.header("content-disposition", "attachment; filename=\"profile\"");
+            c.data(200, "application/octet-stream", bytes);
+        }
+        Ok(Err(e)) => {
+            tracing::error!(target: "tether", error = %e, "CPU profile failed");
+            c.abort_with_error(StatusCode::INTERNAL_SERVER_ERROR, format!("CPU profile failed: {e}"));
+        }
+        Err(e) => c.abort_with_error(StatusCode::INTERNAL_SERVER_ERROR, format!("CPU profile failed: {e}")),
+    }
+}
+
+fn take(length: Duration) -> Result<Vec<u8>, pprof::Error> {
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(FREQUENCY)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
+    std::thread::sleep(length);
+    let profile = guard.report().build()?.pprof()?;
+    let mut bytes = Vec::with_capacity(profile.encoded_len());
+    profile.encode(&mut bytes).expect("a Vec grows as needed");
+    Ok(bytes)
+}
