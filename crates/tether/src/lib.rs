@@ -80,6 +80,19 @@ pub use response::{IntoStatus, Writer};
 pub use server::{shutdown_signal, ShutdownReport};
 pub use service::{ResponseFuture, TetherService};
 
+/// jemalloc, as the global allocator that makes `/debug/pprof/heap` work (feature
+/// `jemalloc`). One line in the application:
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOC: tether::Jemalloc = tether::Jemalloc;
+/// ```
+///
+/// and profiling switched on at start: `_RJEM_MALLOC_CONF=prof:true,prof_active:true,lg_prof_sample:19`
+/// (a sample every 512 KiB allocated on average).
+#[cfg(feature = "jemalloc")]
+pub use tikv_jemallocator::Jemalloc;
+
 pub use cookie;
 pub use http::{self, Method, StatusCode};
 pub use serde_json::json;

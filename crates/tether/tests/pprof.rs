@@ -86,3 +86,15 @@ async fn one_profile_at_a_time_and_bad_lengths_are_400() {
     assert_eq!(third.status, 200, "the next profile may start once one has ended");
     server.shutdown().await;
 }
+
+#[cfg(not(feature = "jemalloc"))]
+#[tokio::test]
+async fn without_jemalloc_the_heap_profile_is_501_with_how_to_enable_it() {
+    let server = Server::start(app()).await;
+    let res = support::get(server.addr, "/debug/pprof/heap").await;
+    assert_eq!(res.status, 501);
+    let why = res.json()["error"].as_str().unwrap().to_owned();
+    assert!(why.contains("`jemalloc` feature") && why.contains("_RJEM_MALLOC_CONF=prof:true"), "{why}");
+    assert!(why.contains("#[global_allocator]"), "{why}");
+    server.shutdown().await;
+}

@@ -1,10 +1,12 @@
 //! Diagnostics routes, off unless mounted: `app.debug_routes("/debug")` mounts
-//! `/debug/leaks` (live copies and tasks by call site) and `/debug/vars` (the process and
-//! the engine in numbers) behind an access guard (loopback peers only, by default).
+//! `/debug/leaks` (live copies and tasks by call site), `/debug/vars` (the process and the
+//! engine in numbers), `/debug/pprof/profile` (CPU) and `/debug/pprof/heap` (heap, with
+//! the `jemalloc` feature) behind an access guard (loopback peers only, by default).
 //!
 //! The core does not depend on this room; it reads the engine's registry and counters.
 
 mod access;
+mod heap;
 mod leaks;
 pub(crate) mod metrics;
 mod pprof;
@@ -15,7 +17,8 @@ pub use access::DebugAccess;
 use crate::Engine;
 
 impl Engine {
-    /// Mounts the diagnostics routes under `prefix` (`/debug/leaks`, `/debug/vars`), answering only
+    /// Mounts the diagnostics routes under `prefix` (`/debug/leaks`, `/debug/vars`,
+    /// `/debug/pprof/profile`, `/debug/pprof/heap`), answering only
     /// peers on the loopback interface; anyone else gets a bare 403. Use
     /// [`debug_routes_with`](Self::debug_routes_with) for a token or to open them up.
     ///
@@ -53,7 +56,11 @@ impl Engine {
     pub fn debug_routes_with(&mut self, prefix: &str, access: DebugAccess) -> &mut Self {
         let mut debug = self.group(prefix);
         debug.with(access);
-        debug.get("/leaks", leaks::leaks).get("/vars", vars::vars).get("/pprof/profile", pprof::profile);
+        debug
+            .get("/leaks", leaks::leaks)
+            .get("/vars", vars::vars)
+            .get("/pprof/profile", pprof::profile)
+            .get("/pprof/heap", heap::heap);
         self
     }
 }
