@@ -108,3 +108,14 @@ async fn without_the_route_nothing_is_recorded_or_served() {
     client.get("/").send().await;
     assert_eq!(client.get("/metrics").send().await.status(), 404);
 }
+
+#[tokio::test]
+async fn a_guarded_metrics_route_answers_403_to_others() {
+    let mut app = Engine::new();
+    app.metrics_route_with("/metrics", tether::DebugAccess::bearer("scrape"));
+    let client = tether::testing::TestClient::new(app);
+    assert_eq!(client.get("/metrics").send().await.status(), 403);
+    let res = client.get("/metrics").header("authorization", "Bearer scrape").send().await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().contains("# TYPE tether_http_requests_total counter"), "{}", res.text());
+}

@@ -41,9 +41,25 @@ impl Engine {
     /// let mut app = tether::Engine::new();
     /// app.metrics_route("/metrics");
     /// ```
+    ///
+    /// The route answers anyone, as Prometheus scrapes from elsewhere; use
+    /// [`metrics_route_with`](Self::metrics_route_with) to guard it.
     pub fn metrics_route(&mut self, path: &str) -> &mut Self {
+        self.metrics_route_with(path, DebugAccess::AllowAll)
+    }
+
+    /// Like [`metrics_route`](Self::metrics_route), answering only what `access` allows.
+    ///
+    /// ```
+    /// let mut app = tether::Engine::new();
+    /// app.metrics_route_with("/metrics", tether::DebugAccess::bearer("scraper-token"));
+    /// ```
+    pub fn metrics_route_with(&mut self, path: &str, access: DebugAccess) -> &mut Self {
         self.settings.metrics = true;
-        self.get(path, metrics::metrics)
+        let mut group = self.group("");
+        group.with(access);
+        group.get(path, metrics::metrics);
+        self
     }
 
     /// Mounts the diagnostics routes under `prefix` with the given access rule.
