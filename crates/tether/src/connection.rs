@@ -6,9 +6,10 @@
 //! I/O, so an HTTP/1 request costs what it costs in plain hyper.
 //!
 //! Timeouts and shutdown cost nothing per request: every open connection has a [`Slot`]
-//! in the server's [`Connections`] registry with a request counter, and one ticker task
-//! per server looks at all of them a few times per timeout period. A connection only
-//! reads one atomic command word when it is polled. (hyper's own header-read timeout
+//! in the server's [`Connections`] registry with a request counter, and one watcher thread
+//! per server (a thread, so that no timer sits on the runtime's park path) looks at all of
+//! them a few times per timeout period. A connection only reads one atomic command word
+//! when it is polled. (hyper's own header-read timeout
 //! re-arms a boxed timer and reads the clock on every request, and a `select!` over
 //! cancellation tokens and a sleep takes locks on every wake-up: both cost about a tenth
 //! of a plaintext request.)

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use http_body::Frame;
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::body::Body;
@@ -14,14 +15,15 @@ const IN_MEMORY: u64 = 64 * 1024;
 
 /// Opens the file at `path`: its body and length. A directory is "not found".
 pub(crate) async fn open(path: &Path) -> io::Result<(Body, u64)> {
-    let file = tokio::fs::File::open(path).await?;
+    let mut file = tokio::fs::File::open(path).await?;
     let meta = file.metadata().await?;
     if !meta.is_file() {
         return Err(io::ErrorKind::NotFound.into());
     }
     let len = meta.len();
     if len <= IN_MEMORY {
-        let bytes = tokio::fs::read(path).await?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut bytes).await?;
         let len = bytes.len() as u64;
         return Ok((Body::from(bytes), len));
     }

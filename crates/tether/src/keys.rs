@@ -59,7 +59,6 @@ impl Keys {
     }
 
     /// A copy holding only the named keys (for `copy_only`).
-    #[allow(dead_code)]
     pub(crate) fn only(&self, names: &[&str]) -> Keys {
         let Some(entries) = &self.entries else { return Keys::default() };
         let kept: Vec<_> = entries.iter().filter(|(k, _)| names.contains(&&**k)).cloned().collect();

@@ -228,13 +228,17 @@ impl Router {
         };
         match self.tree.at(&other) {
             Ok(m) if self.entries[*m.value].route_for(method).is_some() => {
-                // Never emit a protocol-relative Location ("//host/..."): collapse the slashes.
-                let collapsed = format!("/{}", other.trim_start_matches('/'));
-                Lookup::Redirect(collapsed)
+                Lookup::Redirect(same_host(&other))
             }
             _ => Lookup::NotFound,
         }
     }
+}
+
+/// A redirect target that stays on this host: a `Location` starting with `//` would send
+/// the client to another host ("//evil.com/"), so leading slashes collapse to one.
+fn same_host(path: &str) -> String {
+    format!("/{}", path.trim_start_matches('/'))
 }
 
 fn length_bit(len: usize) -> u64 {
@@ -394,6 +398,13 @@ mod tests {
     #[should_panic(expected = "must begin with '/'")]
     fn paths_begin_with_a_slash() {
         parse_pattern("user");
+    }
+
+    #[test]
+    fn redirects_never_leave_the_host() {
+        assert_eq!(same_host("//evil.com/"), "/evil.com/");
+        assert_eq!(same_host("///a//b"), "/a//b");
+        assert_eq!(same_host("/users"), "/users");
     }
 
     #[test]
