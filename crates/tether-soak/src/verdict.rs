@@ -24,6 +24,16 @@ pub enum Kind {
     Inconclusive,
 }
 
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Leak => "LEAK",
+            Kind::Flat => "FLAT",
+            Kind::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
 /// One sample: requests served so far, seconds since the start, and resident bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Point {
@@ -66,9 +76,14 @@ impl Default for Rules {
     }
 }
 
+/// How many of `samples` leading samples are warm-up, ignored by the verdict.
+pub fn warmup_samples(samples: usize, rules: Rules) -> usize {
+    (((samples as f64) * rules.warmup).ceil() as usize).min(samples)
+}
+
 /// Judges a series of samples.
 pub fn judge(samples: &[Point], rules: Rules) -> Verdict {
-    let skip = ((samples.len() as f64) * rules.warmup).ceil() as usize;
+    let skip = warmup_samples(samples.len(), rules);
     let window = &samples[skip.min(samples.len())..];
     if window.len() < rules.min_samples {
         return verdict(

@@ -28,16 +28,14 @@ async fn server() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
 }
 
 fn config(addr: std::net::SocketAddr, path: &str) -> Config {
-    Config {
-        urls: vec![format!("http://{addr}{path}").parse().unwrap()],
-        vars: None,
-        connections: 4,
-        duration: Duration::from_secs(3),
-        max_requests: Some(10_000),
-        rate: Some(2_000.0),
-        interval: Duration::from_millis(100),
-        rules: Rules { warmup: 0.3, ..Rules::default() },
-    }
+    let mut config = Config::new(vec![format!("http://{addr}{path}").parse().unwrap()]);
+    config.connections = 4;
+    config.duration = Duration::from_secs(3);
+    config.max_requests = Some(10_000);
+    config.rate = Some(2_000.0);
+    config.interval = Duration::from_millis(100);
+    config.rules = Rules { warmup: 0.3, ..Rules::default() };
+    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
