@@ -205,12 +205,13 @@ impl Drop for SlotGuard {
     }
 }
 
-/// Serves one connection to the end.
+/// Serves one plain TCP connection to the end: HTTP/2 if it opens with the preface.
 ///
 /// The service here is a `service_fn` around [`dispatch`], not the boxed
 /// [`TetherService`]: hyper keeps the in-flight future in a slot of its own, so the
 /// request's future needs no box of ours.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, guard: SlotGuard) {
+pub(crate) async fn serve(conn: Conn, stream: TcpStream) {
+    let shared = conn.shared.clone();
     shared.stats.connections.fetch_add(1, Relaxed);
     let _ = stream.set_nodelay(true);
     let settings = &shared.settings;
@@ -219,14 +220,75 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
             tokio::time::timeout(settings.header_read_timeout, starts_with_h2_preface(&stream)).await,
             Ok(Ok(true))
         );
+    serve_io(&conn, stream, h2).await;
+    drop(conn);
+    shared.stats.connections.fetch_sub(1, Relaxed);
+}
+
+/// What a connection is served with.
+pub(crate) struct Conn {
+    pub(crate) shared: Arc<Shared>,
+    /// The engine with its tower layers, when it has any.
+    pub(crate) layered: Option<crate::layer::Layered>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) guard: SlotGuard,
+}
+
+/// Serves one TLS connection to the end: the handshake (within the header timeout),
+/// then HTTP/2 or HTTP/1.1 as ALPN agreed. A failed handshake closes the connection.
+pub(crate) async fn serve_tls(conn: Conn, tls: crate::tls::TlsConfig, stream: TcpStream) {
+    let shared = conn.shared.clone();
+    let peer = conn.peer;
+    shared.stats.connections.fetch_add(1, Relaxed);
+    let _ = stream.set_nodelay(true);
+    let handshake =
+        tokio::time::timeout(shared.settings.header_read_timeout, tls.acceptor.accept(stream)).await;
+    match handshake {
+        Ok(Ok(stream)) => {
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            serve_io(&conn, stream, h2).await;
+        }
+        Ok(Err(e)) => tracing::debug!(target: "tether", %peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(target: "tether", %peer, "TLS handshake timed out"),
+    }
+    drop(conn);
+    shared.stats.connections.fetch_sub(1, Relaxed);
+}
+
+async fn serve_io<I>(conn: &Conn, io: I, h2: bool)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Conn { shared, layered, peer, guard } = conn;
+    let peer = *peer;
     let slot = guard.slot.clone();
+    let io = TokioIo::new(io);
+    if let Some(layered) = layered.clone() {
+        // With tower layers: the request goes through them, body boxed, peer in extensions.
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            slot.started.fetch_add(1, Relaxed);
+            let mut req = req.map(crate::Body::from_stream);
+            req.extensions_mut().insert(peer);
+            tower::ServiceExt::oneshot(layered.clone(), req)
+        });
+        return run(io, h2, svc, guard).await;
+    }
     let app = shared.clone();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         slot.started.fetch_add(1, Relaxed);
         let (head, body) = req.into_parts();
         dispatch(app.clone(), head, RequestBody::incoming(body), Some(peer)).map(Ok::<_, Infallible>)
     });
-    let io = TokioIo::new(stream);
+    run(io, h2, svc, guard).await
+}
+
+async fn run<I, S>(io: TokioIo<I>, h2: bool, svc: S, guard: &SlotGuard)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = crate::Body> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let result = if h2 {
         let conn =
             http2::Builder::new(TokioExecutor::new()).timer(TokioTimer::new()).serve_connection(io, svc);
@@ -238,8 +300,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     if let Err(e) = result {
         tracing::debug!(target: "tether", error = %e, "connection ended with an error");
     }
-    drop(guard);
-    shared.stats.connections.fetch_sub(1, Relaxed);
 }
 
 pin_project_lite::pin_project! {

@@ -249,6 +249,12 @@ impl Request {
         }
     }
 
+    /// Hands the request's token (if a tied task made one) to a streamed body, which
+    /// cancels it when the client is done with it.
+    pub(crate) fn take_request_token(&mut self) -> Option<CancellationToken> {
+        self.request_token.take()
+    }
+
     /// The token cancelled when this request ends (for `tied()` tasks).
     pub(crate) fn request_token(&self) -> CancellationToken {
         self.request_token.get_or_init(CancellationToken::new).clone()
@@ -376,9 +382,22 @@ impl Request {
         self.remote_addr
     }
 
-    /// The client's IP address: the socket peer's. (Forwarding headers are not trusted.)
+    /// The client's IP address: the socket peer's, unless the peer is one of the
+    /// engine's [`trusted_proxies`](crate::Engine::trusted_proxies); then the address
+    /// it forwarded (`X-Forwarded-For`, read from the right past trusted hops, then
+    /// `X-Real-IP`). With no trusted proxies (the default) headers are never believed.
     pub fn client_ip(&self) -> Option<IpAddr> {
-        self.remote_addr.map(|a| a.ip())
+        let peer = self.remote_addr.map(|a| a.ip());
+        match self.shared.as_deref() {
+            Some(shared) if !shared.settings.proxies.nets.is_empty() => {
+                let headers = &self.head().headers;
+                shared
+                    .settings
+                    .proxies
+                    .client_ip(peer, |name| headers.get(name).and_then(|v| v.to_str().ok()))
+            }
+            _ => peer,
+        }
     }
 
     /// The value of the request cookie `name`, percent-decoded.

@@ -38,6 +38,7 @@ pub struct Engine {
     global: Vec<SharedHandler>,
     no_route: Option<SharedHandler>,
     no_method: Option<SharedHandler>,
+    pub(crate) layers: Vec<crate::layer::Wrap>,
     state: StateMap,
     pub(crate) settings: Settings,
     hub: Arc<Hub>,
@@ -70,6 +71,7 @@ impl Engine {
             global: Vec::new(),
             no_route: None,
             no_method: None,
+            layers: Vec::new(),
             state: StateMap::default(),
             settings: Settings::default(),
             hub: Arc::new(Hub::default()),
@@ -193,6 +195,53 @@ impl Engine {
     /// "prior knowledge"). HTTP/1.1 is always served. Default is on.
     pub fn http2(&mut self, enabled: bool) -> &mut Self {
         self.settings.http2 = enabled;
+        self
+    }
+
+    /// The proxies in front of the server (addresses or CIDR ranges, `10.0.0.0/8`, `::1`):
+    /// only when the socket peer is one of them does `c.client_ip()` believe the
+    /// forwarding headers (see [`remote_ip_headers`](Self::remote_ip_headers)). Default:
+    /// none, so `client_ip` is the peer's address and no client can claim another.
+    ///
+    /// ```
+    /// let mut app = tether::Engine::new();
+    /// app.trusted_proxies(["10.0.0.0/8", "127.0.0.1"]);
+    /// ```
+    ///
+    /// # Panics
+    /// If an entry is neither an IP address nor a CIDR range.
+    pub fn trusted_proxies<I, S>(&mut self, proxies: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.settings.proxies.nets = proxies
+            .into_iter()
+            .map(|p| {
+                crate::client_ip::TrustedProxies::parse(p.as_ref())
+                    .unwrap_or_else(|e| panic!("trusted_proxies: {e}"))
+            })
+            .collect();
+        self
+    }
+
+    /// The headers a trusted proxy names the client in, in the order they are read.
+    /// Default: `X-Forwarded-For`, then `X-Real-IP`.
+    ///
+    /// # Panics
+    /// If a name is not a valid header name.
+    pub fn remote_ip_headers<I, S>(&mut self, headers: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.settings.proxies.headers = headers
+            .into_iter()
+            .map(|h| {
+                http::HeaderName::from_bytes(h.as_ref().as_bytes())
+                    .unwrap_or_else(|_| panic!("remote_ip_headers: {:?} is not a header name", h.as_ref()))
+            })
+            .collect();
         self
     }
 

@@ -46,6 +46,7 @@
 
 mod binding;
 mod body;
+mod client_ip;
 mod connection;
 mod context;
 mod detach;
@@ -56,15 +57,19 @@ mod file;
 mod group;
 mod handler;
 mod keys;
+mod layer;
 pub mod middleware;
+mod mount;
 mod pool;
 mod response;
 mod router;
 mod server;
 mod service;
 mod settings;
+pub mod sse;
 mod state;
 pub mod testing;
+mod tls;
 
 pub use binding::{BindError, Source};
 pub use body::{Body, BodyError, BoxError};
@@ -79,6 +84,7 @@ pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture};
 pub use response::{IntoStatus, Writer};
 pub use server::{shutdown_signal, ShutdownReport};
 pub use service::{ResponseFuture, TetherService};
+pub use tls::TlsConfig;
 
 /// jemalloc, as the global allocator that makes `/debug/pprof/heap` work (feature
 /// `jemalloc`). One line in the application:

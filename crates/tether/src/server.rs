@@ -68,8 +68,19 @@ impl Engine {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<ShutdownReport> {
+        self.serve_listener(listener, None, signal).await
+    }
+
+    /// The accept loop and shutdown, for plain TCP or TLS.
+    pub(crate) async fn serve_listener(
+        self,
+        listener: TcpListener,
+        tls: Option<crate::tls::TlsConfig>,
+        signal: impl Future<Output = ()> + Send,
+    ) -> io::Result<ShutdownReport> {
         let service = self.into_service();
         let settings = service.shared().settings.clone();
+        let tls = tls.map(|t| if settings.http2 { t } else { t.http1_only() });
         let permits = Arc::new(Semaphore::new(settings.max_connections));
         let conns = Arc::new(Connections::default());
         let watcher = conns.watch(&settings);
@@ -96,9 +107,18 @@ impl Engine {
             // Registered here, before the task runs, so that a shutdown that starts now
             // reaches this connection too.
             let slot = conns.open();
-            let shared = service.shared().clone();
+            let conn = connection::Conn {
+                shared: service.shared().clone(),
+                layered: service.layered().cloned(),
+                peer,
+                guard: slot,
+            };
+            let tls = tls.clone();
             tokio::spawn(async move {
-                connection::serve(shared, stream, peer, slot).await;
+                match tls {
+                    None => connection::serve(conn, stream).await,
+                    Some(tls) => connection::serve_tls(conn, tls, stream).await,
+                }
                 drop(permit);
             });
         }

@@ -43,6 +43,8 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Inf
 pub struct TetherService {
     shared: Arc<Shared>,
     remote: Option<SocketAddr>,
+    /// The engine with its tower layers (`app.layer`), when it has any.
+    layered: Option<crate::layer::Layered>,
 }
 
 impl std::fmt::Debug for TetherService {
@@ -52,15 +54,19 @@ impl std::fmt::Debug for TetherService {
 }
 
 impl Engine {
-    /// Freezes the engine into a service that any hyper or tower server can run.
-    pub fn into_service(self) -> TetherService {
-        TetherService::new(self.into_shared())
+    /// Freezes the engine into a service that any hyper or tower server can run, its
+    /// [`layer`](Engine::layer)s included.
+    pub fn into_service(mut self) -> TetherService {
+        let layers = std::mem::take(&mut self.layers);
+        let base = TetherService::new(self.into_shared());
+        let layered = crate::layer::build(base.clone(), layers);
+        TetherService { layered, ..base }
     }
 }
 
 impl TetherService {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        TetherService { shared, remote: None }
+        TetherService { shared, remote: None, layered: None }
     }
 
     /// The same service for a connection from `peer` (what `c.client_ip()` reports).
@@ -73,11 +79,22 @@ impl TetherService {
         &self.shared
     }
 
+    pub(crate) fn layered(&self) -> Option<&crate::layer::Layered> {
+        self.layered.as_ref()
+    }
+
     fn respond<B>(&self, req: Request<B>) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        if let Some(layered) = &self.layered {
+            let mut req = req.map(Body::from_stream);
+            if let Some(peer) = self.remote {
+                req.extensions_mut().insert(peer);
+            }
+            return Box::pin(tower::ServiceExt::oneshot(layered.clone(), req));
+        }
         let (head, body) = req.into_parts();
         let remote = self.remote.or_else(|| head.extensions.get::<SocketAddr>().copied());
         let body = request_body(body);

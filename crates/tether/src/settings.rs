@@ -13,6 +13,8 @@ pub(crate) struct Settings {
     pub(crate) http2: bool,
     /// Per-route metrics are recorded (`metrics_route` was called).
     pub(crate) metrics: bool,
+    /// Peers whose forwarding headers `client_ip` believes (none by default).
+    pub(crate) proxies: crate::client_ip::TrustedProxies,
 }
 
 impl Default for Settings {
@@ -25,6 +27,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(10),
             http2: true,
             metrics: false,
+            proxies: Default::default(),
         }
     }
 }

@@ -136,9 +136,10 @@ impl ContextCopy {
         self.head.headers().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
-    /// The client's IP address (the socket peer's).
+    /// The client's IP address, as `c.client_ip()` gave it (trusted proxies included).
     pub fn client_ip(&self) -> Option<IpAddr> {
-        self.remote.map(|a| a.ip())
+        let proxies = &self.shared.settings.proxies;
+        proxies.client_ip(self.remote.map(|a| a.ip()), |name| self.get_header(name.as_str()))
     }
 
     /// The socket address of the peer.

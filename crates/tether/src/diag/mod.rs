@@ -12,6 +12,7 @@ pub(crate) mod metrics;
 mod pprof;
 mod vars;
 
+pub(crate) use access::constant_time_eq;
 pub use access::DebugAccess;
 
 use crate::Engine;

@@ -2,9 +2,23 @@
 //!
 //! [`Handler`]: crate::Handler
 
+mod basic_auth;
+mod cache;
+mod cors;
+mod json_logger;
 mod logger;
+mod rate_limit;
 mod recovery;
+mod request_id;
+mod timeout;
 
+pub use basic_auth::{basic_auth, BasicAuth, AUTH_USER_KEY};
+pub use cache::{cache, ResponseCache};
+pub use cors::{cors, Cors};
+pub use json_logger::{json_logger, JsonLogger};
 pub use logger::logger;
+pub use rate_limit::{rate_limit, RateLimit};
 pub(crate) use recovery::panic_message;
 pub use recovery::recovery;
+pub use request_id::{request_id, RequestId, REQUEST_ID_KEY};
+pub use timeout::{timeout, Timeout};

@@ -1,0 +1,149 @@
+//! `rate_limit(..)`: a token bucket per client (governor), in a bounded table (moka).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+use http::{header, HeaderValue, StatusCode};
+
+use crate::handler::HandlerFuture;
+use crate::{Context, Handler, Request};
+
+/// Lets each client make `per_second` requests a second, in bursts of up to `burst`;
+/// past that, `429 Too Many Requests` with `Retry-After` (whole seconds, rounded up) and
+/// a JSON error. Clients are told apart by `c.client_ip()` (so set
+/// [`trusted_proxies`](crate::Engine::trusted_proxies) behind a proxy), or by
+/// [`key`](RateLimit::key).
+///
+/// Memory is bounded whatever the number of clients: buckets live in a table of at most
+/// [`max_keys`](RateLimit::max_keys) entries (100,000 by default, about 100 bytes
+/// each), and a bucket idle long enough to have refilled is dropped, as it is then
+/// the same as a new one. When the table is full the least-used buckets give way; one
+/// of them coming back starts with a full bucket, which is the price of the bound.
+///
+/// ```
+/// use tether::middleware::rate_limit;
+///
+/// let mut app = tether::Engine::new();
+/// app.with(rate_limit(10, 20)); // 10 requests a second per IP, bursts of 20
+/// let mut api = app.group("/api");
+/// // Per API key instead; requests without one are not limited here.
+/// api.with(rate_limit(100, 100).key(|c| c.get_header("x-api-key").map(str::to_owned)));
+/// ```
+///
+/// # Panics
+/// If `per_second` or `burst` is 0.
+pub fn rate_limit(per_second: u32, burst: u32) -> RateLimit {
+    let rate = NonZeroU32::new(per_second).expect("rate_limit: per_second must be at least 1");
+    let burst = NonZeroU32::new(burst).expect("rate_limit: burst must be at least 1");
+    RateLimit::with_quota(Quota::per_second(rate).allow_burst(burst))
+}
+
+type KeyFn = dyn Fn(&Request) -> Option<String> + Send + Sync;
+
+/// The `rate_limit` middleware and its settings.
+#[derive(Clone)]
+pub struct RateLimit {
+    quota: Quota,
+    key: Arc<KeyFn>,
+    buckets: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
+    max_keys: u64,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit").field("quota", &self.quota).field("max_keys", &self.max_keys).finish()
+    }
+}
+
+impl RateLimit {
+    /// Any governor `Quota` (per minute, per hour, a custom period).
+    pub fn with_quota(quota: Quota) -> Self {
+        let max_keys = 100_000;
+        RateLimit {
+            quota,
+            key: Arc::new(|c: &Request| c.client_ip().map(|ip| ip.to_string())),
+            buckets: table(quota, max_keys),
+            max_keys,
+        }
+    }
+
+    /// Tells clients apart by `key` (an API key, a user id); a request it gives `None`
+    /// for is not limited.
+    pub fn key(mut self, key: impl Fn(&Request) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.key = Arc::new(key);
+        self
+    }
+
+    /// The most buckets kept at once (default 100,000).
+    pub fn max_keys(mut self, max: u64) -> Self {
+        self.max_keys = max.max(1);
+        self.buckets = table(self.quota, self.max_keys);
+        self
+    }
+
+    /// Buckets held now (after pending evictions have run).
+    pub fn keys(&self) -> u64 {
+        self.buckets.run_pending_tasks();
+        self.buckets.entry_count()
+    }
+
+    /// `Ok` to go on, or how long until this client may send again.
+    fn check(&self, key: String) -> Result<(), Duration> {
+        let quota = self.quota;
+        let bucket = self.buckets.get_with(key, || Arc::new(governor::RateLimiter::direct(quota)));
+        bucket.check().map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// The table of buckets: bounded, and a bucket idle for as long as a full refill is gone.
+fn table(quota: Quota, max_keys: u64) -> moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>> {
+    let refill = quota.replenish_interval() * quota.burst_size().get();
+    moka::sync::Cache::builder()
+        .max_capacity(max_keys)
+        .time_to_idle(refill.max(Duration::from_secs(1)))
+        .build()
+}
+
+impl Handler for RateLimit {
+    fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
+        if let Some(key) = (self.key)(c) {
+            if let Err(wait) = self.check(key) {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                c.response_headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                c.abort_with_status_json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &serde_json::json!({ "error": "too many requests", "retry_after_secs": seconds.max(1) }),
+                );
+            }
+        }
+        HandlerFuture::new(std::future::ready(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_refused_with_a_wait() {
+        let limit = rate_limit(1, 3);
+        for _ in 0..3 {
+            assert!(limit.check("a".into()).is_ok());
+        }
+        let wait = limit.check("a".into()).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(limit.check("b".into()).is_ok(), "another client has its own bucket");
+    }
+
+    #[test]
+    fn a_hundred_thousand_clients_do_not_grow_the_table_past_its_bound() {
+        let limit = rate_limit(5, 5).max_keys(1_000);
+        for i in 0..100_000u32 {
+            let _ = limit.check(i.to_string());
+        }
+        assert!(limit.keys() <= 1_000, "{} buckets", limit.keys());
+    }
+}

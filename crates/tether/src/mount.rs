@@ -1,0 +1,224 @@
+//! Tower services inside an engine: `app.service(path, svc)` mounts any
+//! `tower::Service` (tower-http's, tonic's, axum's router), and `static_dir` /
+//! `static_file` serve files with tower-http, behind a root that cannot be escaped.
+
+use std::future::poll_fn;
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use tower_service::Service;
+
+use crate::body::{Body, BoxError, RequestBody};
+use crate::handler::HandlerFuture;
+use crate::{Context, Engine, Handler};
+
+impl Engine {
+    /// Mounts a tower `Service` at `path` and everything under it (`path/*rest`), for
+    /// every method. The service gets the request as it came (the full path, headers,
+    /// and the body streamed, under the engine's body limit); its response is sent as
+    /// it is, after the engine's middleware. A service error is a logged 500.
+    ///
+    /// ```
+    /// use tower_http::services::ServeDir;
+    ///
+    /// let mut app = tether::Engine::new();
+    /// app.service("/docs", ServeDir::new("target/doc"));
+    /// ```
+    pub fn service<S, B>(&mut self, path: &str, service: S) -> &mut Self
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let base = path.trim_end_matches('/');
+        let mounted = std::sync::Arc::new(Mounted { service });
+        self.any(if base.is_empty() { "/" } else { base }, SharedMount(mounted.clone()));
+        self.any(&format!("{base}/*rest"), SharedMount(mounted));
+        self
+    }
+
+    /// Serves the files under `root` at `prefix`: `app.static_dir("/assets", "./public")`
+    /// answers `/assets/css/site.css` from `./public/css/site.css`, with `Content-Type`,
+    /// `Last-Modified` / `If-Modified-Since`, `Range` and `HEAD` (tower-http's
+    /// `ServeFile`), and `index.html` for a directory.
+    ///
+    /// Nothing outside `root` can be reached: `..` segments (also encoded, `%2e%2e`),
+    /// backslashes, NULs and absolute paths are refused, and the path is resolved on disk
+    /// and must still lie under `root`, so a symlink that points out of it is not
+    /// followed. Whatever is refused or missing is a plain 404, which tells a prober
+    /// nothing.
+    ///
+    /// ```
+    /// let mut app = tether::Engine::new();
+    /// app.static_dir("/assets", "./public");
+    /// ```
+    pub fn static_dir(&mut self, prefix: &str, root: impl AsRef<Path>) -> &mut Self {
+        let base = prefix.trim_end_matches('/');
+        let handler = std::sync::Arc::new(StaticDir { root: root.as_ref().to_path_buf() });
+        self.get(&format!("{base}/*filepath"), SharedStatic(handler));
+        self
+    }
+
+    /// Serves one file at `path` (a favicon, a robots.txt), as `static_dir` serves files.
+    ///
+    /// ```
+    /// let mut app = tether::Engine::new();
+    /// app.static_file("/favicon.ico", "./public/favicon.ico");
+    /// ```
+    pub fn static_file(&mut self, path: &str, file: impl AsRef<Path>) -> &mut Self {
+        let file = file.as_ref().to_path_buf();
+        self.get(path, StaticFile { file });
+        self
+    }
+}
+
+struct Mounted<S> {
+    service: S,
+}
+
+/// One mounted service, shared by its two routes.
+struct SharedMount<S>(std::sync::Arc<Mounted<S>>);
+
+impl<S, B> Handler for SharedMount<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
+        let request = http_request(c, c.req.head().uri.clone());
+        let mut service = self.0.service.clone();
+        HandlerFuture::new(async move {
+            let ready: Result<(), BoxError> = poll_fn(|cx| service.poll_ready(cx)).await.map_err(Into::into);
+            let result: Result<Response<B>, BoxError> = match ready {
+                Ok(()) => service.call(request).await.map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(response) => write_response(c, response),
+                Err(e) => {
+                    tracing::error!(target: "tether::service", path = c.path(), "mounted service failed: {e}");
+                    c.string(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                }
+            }
+        })
+    }
+}
+
+/// The request as an `http::Request` for a service: the head cloned (middleware after
+/// the service still reads it), the body moved, bounded by the engine's body limit.
+fn http_request(c: &mut Context, uri: http::Uri) -> Request<Body> {
+    let limit = c.req.shared.as_deref().map_or(usize::MAX, |s| s.settings.body_limit);
+    let body = match std::mem::take(&mut c.req.body) {
+        RequestBody::Empty => Body::empty(),
+        RequestBody::Buffered(bytes) => Body::from(bytes),
+        RequestBody::Incoming(b) => Body::from_stream(http_body_util::Limited::new(b.into_inner(), limit)),
+        RequestBody::Boxed(b) => Body::from_stream(http_body_util::Limited::new(b.into_inner(), limit)),
+    };
+    let head = c.req.head();
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = uri;
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers.clone();
+    *request.extensions_mut() = head.extensions.clone();
+    request
+}
+
+fn write_response<B>(c: &mut Context, response: Response<B>)
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = response.into_parts();
+    c.status(parts.status);
+    let headers = c.response_headers_mut();
+    for (name, value) in parts.headers.iter() {
+        headers.append(name.clone(), value.clone());
+    }
+    c.set_response_body(Body::from_stream(body));
+}
+
+struct StaticDir {
+    root: PathBuf,
+}
+
+struct SharedStatic(std::sync::Arc<StaticDir>);
+
+impl Handler for SharedStatic {
+    fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
+        HandlerFuture::new(async move {
+            let wanted = c.param("filepath").to_owned();
+            match resolve(&self.0.root, &wanted).await {
+                Some(file) => serve_file(c, file).await,
+                None => c.string(StatusCode::NOT_FOUND, "404 page not found"),
+            }
+        })
+    }
+}
+
+struct StaticFile {
+    file: PathBuf,
+}
+
+impl Handler for StaticFile {
+    fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
+        HandlerFuture::new(serve_file(c, self.file.clone()))
+    }
+}
+
+async fn serve_file(c: &mut Context, file: PathBuf) {
+    let uri = c.req.head().uri.clone();
+    let request = http_request(c, uri);
+    let mut service = tower_http::services::ServeFile::new(file);
+    match service.call(request).await {
+        Ok(response) => write_response(c, response),
+        Err(never) => match never {},
+    }
+}
+
+/// The file under `root` that `wanted` (the decoded rest of the path) names, if it is
+/// one that may be served: no `..`, no absolute path, and on disk still under `root`
+/// once symlinks are resolved. A directory means its `index.html`.
+async fn resolve(root: &Path, wanted: &str) -> Option<PathBuf> {
+    if wanted.contains(['\\', '\0']) {
+        return None;
+    }
+    let relative = Path::new(wanted.trim_start_matches('/'));
+    if !relative.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return None;
+    }
+    let root = tokio::fs::canonicalize(root).await.ok()?;
+    let mut path = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
+    if tokio::fs::metadata(&path).await.ok()?.is_dir() {
+        path = tokio::fs::canonicalize(path.join("index.html")).await.ok()?;
+    }
+    path.starts_with(&root).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_paths_inside_the_root_resolve() {
+        let root = std::env::temp_dir().join(format!("tether-static-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("css")).unwrap();
+        std::fs::write(root.join("css/site.css"), "body{}").unwrap();
+        std::fs::write(root.join("index.html"), "<h1>hi</h1>").unwrap();
+        let inside = |p: &str| root.canonicalize().unwrap().join(p);
+        assert_eq!(resolve(&root, "css/site.css").await, Some(inside("css/site.css")));
+        assert_eq!(resolve(&root, "/css/./site.css").await, Some(inside("css/site.css")));
+        assert_eq!(resolve(&root, "").await, Some(inside("index.html")));
+        for bad in ["../etc/passwd", "css/../../x", "css\\..\\x", "/etc/passwd/../..", "a\0b", "missing.txt"]
+        {
+            assert_eq!(resolve(&root, bad).await, None, "{bad:?}");
+        }
+        std::fs::remove_dir_all(&root).ok();
+    }
+}

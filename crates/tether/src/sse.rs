@@ -1,0 +1,303 @@
+//! Streaming responses: `c.stream(..)` for any stream of bytes and `c.sse(..)` for
+//! server-sent events, with keep-alive comments.
+//!
+//! A streamed body is polled by the connection after the handler has returned. When the
+//! client goes away the body is dropped, and with it the stream, so a producer that feeds
+//! it through a channel sees its `send` fail. Tasks started with `c.detach().tied()`
+//! before the stream began are cancelled at that moment too (not when the handler
+//! returns): their request is over only when its stream is.
+
+use std::fmt::Write as _;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{header, HeaderValue};
+use http_body::Frame;
+use tokio_util::sync::DropGuard;
+
+use crate::body::{Body, BoxError};
+use crate::{Context, IntoStatus};
+
+/// One server-sent event. Build it with [`Event::data`] or [`Event::json`], then name it,
+/// number it, or set the client's retry delay.
+///
+/// ```
+/// use tether::sse::Event;
+///
+/// let e = Event::data("line one\nline two").event("update").id("7");
+/// assert_eq!(e.to_string(), "event: update\nid: 7\ndata: line one\ndata: line two\n\n");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Event {
+    event: Option<String>,
+    id: Option<String>,
+    retry: Option<Duration>,
+    data: String,
+}
+
+impl Event {
+    /// An event carrying `data` (several lines become several `data:` fields).
+    pub fn data(data: impl Into<String>) -> Self {
+        Event { data: data.into(), ..Event::default() }
+    }
+
+    /// An event carrying `value` as JSON.
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        Ok(Event::data(serde_json::to_string(value)?))
+    }
+
+    /// The event's type (`event:`), which the browser dispatches on.
+    pub fn event(mut self, name: impl Into<String>) -> Self {
+        self.event = Some(one_line(name.into()));
+        self
+    }
+
+    /// The event's id (`id:`), sent back as `Last-Event-ID` when the browser reconnects.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(one_line(id.into()));
+        self
+    }
+
+    /// How long the browser waits before reconnecting (`retry:`).
+    pub fn retry(mut self, after: Duration) -> Self {
+        self.retry = Some(after);
+        self
+    }
+}
+
+/// Field values other than data cannot span lines: a newline would start a new field.
+fn one_line(s: String) -> String {
+    if s.contains(['\n', '\r']) {
+        s.replace(['\n', '\r'], " ")
+    } else {
+        s
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(event) = &self.event {
+            writeln!(f, "event: {event}")?;
+        }
+        if let Some(id) = &self.id {
+            writeln!(f, "id: {id}")?;
+        }
+        if let Some(retry) = self.retry {
+            writeln!(f, "retry: {}", retry.as_millis())?;
+        }
+        for line in self.data.split('\n') {
+            writeln!(f, "data: {}", line.strip_suffix('\r').unwrap_or(line))?;
+        }
+        f.write_char('\n')
+    }
+}
+
+/// A stream of events with a keep-alive comment when it is quiet (default every 15 s),
+/// which keeps proxies from closing an idle connection. Pass it to [`Context::sse_with`].
+pub struct Sse<S> {
+    events: S,
+    keep_alive: Option<Duration>,
+}
+
+impl<S> std::fmt::Debug for Sse<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sse").field("keep_alive", &self.keep_alive).finish_non_exhaustive()
+    }
+}
+
+impl<S> Sse<S>
+where
+    S: Stream<Item = Event> + Send + 'static,
+{
+    /// Events from `events`, with the default keep-alive.
+    pub fn new(events: S) -> Self {
+        Sse { events, keep_alive: Some(Duration::from_secs(15)) }
+    }
+
+    /// A `:` comment after `every` without an event; `None` for none.
+    pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.keep_alive = every;
+        self
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body of an event stream: events as they come, comments when idle.
+    struct EventBody<S> {
+        #[pin]
+        events: S,
+        #[pin]
+        idle: Option<tokio::time::Sleep>,
+        every: Option<Duration>,
+        done: bool,
+    }
+}
+
+impl<S: Stream<Item = Event>> http_body::Body for EventBody<S> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        match this.events.poll_next(cx) {
+            Poll::Ready(Some(event)) => {
+                if let (Some(idle), Some(every)) = (this.idle.as_mut().as_pin_mut(), *this.every) {
+                    idle.reset(tokio::time::Instant::now() + every);
+                }
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(event.to_string())))))
+            }
+            Poll::Ready(None) => {
+                *this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let (Some(mut idle), Some(every)) = (this.idle.as_mut().as_pin_mut(), *this.every) else {
+                    return Poll::Pending;
+                };
+                if idle.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                idle.reset(tokio::time::Instant::now() + every);
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b":\n\n")))))
+            }
+        }
+    }
+}
+
+use std::future::Future as _;
+
+pin_project_lite::pin_project! {
+    /// A stream of byte chunks as a body.
+    struct ChunkBody<S> {
+        #[pin]
+        chunks: S,
+    }
+}
+
+impl<S, E> http_body::Body for ChunkBody<S>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().chunks.poll_next(cx).map(|item| item.map(|r| r.map(Frame::data).map_err(Into::into)))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A body that ends the request when it is dropped: tied tasks are cancelled then.
+    struct UntilDropped<B> {
+        #[pin]
+        body: B,
+        guard: Option<DropGuard>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for UntilDropped<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+}
+
+impl Context {
+    /// Streams `chunks` as the response body (sent chunked, or as HTTP/2 data frames),
+    /// with `content_type`. The stream is dropped when the client goes away.
+    ///
+    /// ```
+    /// async fn numbers(c: &mut tether::Context) {
+    ///     let chunks = futures_util::stream::iter(
+    ///         (1..=3).map(|i| Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{i}\n")))),
+    ///     );
+    ///     c.stream(200, "text/plain; charset=utf-8", chunks);
+    /// }
+    /// ```
+    pub fn stream<S, E>(&mut self, code: impl IntoStatus, content_type: &str, chunks: S)
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let body = self.until_dropped(ChunkBody { chunks });
+        self.data(code, content_type, body);
+    }
+
+    /// Answers with server-sent events from `events`, a keep-alive comment every 15 s
+    /// when quiet ([`sse_with`](Self::sse_with) to change that).
+    ///
+    /// ```
+    /// use tether::sse::Event;
+    ///
+    /// async fn clock(c: &mut tether::Context) {
+    ///     let (tx, rx) = tokio::sync::mpsc::channel(8);
+    ///     // Tied: cancelled when the client goes away (or the deadline passes).
+    ///     c.detach().tied().go(move |_cp| async move {
+    ///         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    ///         for n in 0u64.. {
+    ///             tick.tick().await;
+    ///             if tx.send(Event::data(n.to_string()).event("tick")).await.is_err() {
+    ///                 return; // the client went away
+    ///             }
+    ///         }
+    ///     });
+    ///     c.sse(tokio_stream_from(rx));
+    /// }
+    /// # fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<Event>) -> impl futures_util::Stream<Item = Event> + Send + 'static {
+    /// #     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    /// # }
+    /// ```
+    pub fn sse<S>(&mut self, events: S)
+    where
+        S: Stream<Item = Event> + Send + 'static,
+    {
+        self.sse_with(Sse::new(events));
+    }
+
+    /// Answers with server-sent events, with the keep-alive of `sse`.
+    pub fn sse_with<S>(&mut self, sse: Sse<S>)
+    where
+        S: Stream<Item = Event> + Send + 'static,
+    {
+        let idle = sse.keep_alive.map(|every| tokio::time::sleep(every));
+        let body =
+            self.until_dropped(EventBody { events: sse.events, idle, every: sse.keep_alive, done: false });
+        let headers = self.response_headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        self.data(200, "text/event-stream", body);
+    }
+
+    /// Wraps a streamed body so that the request ends (tied tasks are cancelled) when the
+    /// body is dropped rather than when the handler returns.
+    fn until_dropped<B>(&mut self, body: B) -> Body
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let guard = self.req.take_request_token().map(|t| t.drop_guard());
+        Body::from_stream(UntilDropped { body, guard })
+    }
+}
