@@ -115,10 +115,7 @@ impl Engine {
             };
             let tls = tls.clone();
             tokio::spawn(async move {
-                match tls {
-                    None => connection::serve(conn, stream).await,
-                    Some(tls) => connection::serve_tls(conn, tls, stream).await,
-                }
+                connection::serve(conn, stream, tls).await;
                 drop(permit);
             });
         }
