@@ -30,6 +30,7 @@ pub struct BindError {
     field: Option<String>,
     message: String,
     body: Option<BodyError>,
+    violations: Vec<crate::validation::Violation>,
 }
 
 impl BindError {
@@ -53,8 +54,19 @@ impl BindError {
         self.source
     }
 
-    /// The error as the JSON body `bind_*` answer: `{"error": .., "field": ..}`.
+    /// The validation rules that failed, each with its field (empty for other errors).
+    pub fn violations(&self) -> &[crate::validation::Violation] {
+        &self.violations
+    }
+
+    /// The error as the JSON body `bind_*` answer: `{"error": .., "field": ..}`, or for
+    /// failed validation `{"error": "validation failed", "fields": [{"field", "rule",
+    /// "message"}, ..]}`.
     pub fn to_json(&self) -> serde_json::Value {
+        if !self.violations.is_empty() {
+            let fields: Vec<serde_json::Value> = self.violations.iter().map(|v| v.to_json()).collect();
+            return serde_json::json!({ "error": self.message, "fields": fields });
+        }
         match &self.field {
             Some(f) => serde_json::json!({ "error": self.message, "field": f }),
             None => serde_json::json!({ "error": self.message }),
@@ -62,7 +74,12 @@ impl BindError {
     }
 
     fn from_body(source: Source, e: BodyError) -> Self {
-        BindError { source, field: None, message: e.to_string(), body: Some(e) }
+        BindError { source, field: None, message: e.to_string(), body: Some(e), violations: Vec::new() }
+    }
+
+    pub(crate) fn invalid(source: Source, violations: Vec<crate::validation::Violation>) -> Self {
+        let field = violations.first().map(|v| v.field.clone());
+        BindError { source, field, message: "validation failed".into(), body: None, violations }
     }
 
     fn from_path_error<E: std::fmt::Display>(source: Source, e: serde_path_to_error::Error<E>) -> Self {
@@ -94,7 +111,7 @@ impl BindError {
             Some(f) if !inner.contains(&format!("`{f}`")) => format!("{what}: {f}: {inner}"),
             _ => format!("{what}: {inner}"),
         };
-        BindError { source, field, message, body: None }
+        BindError { source, field, message, body: None, violations: Vec::new() }
     }
 }
 
@@ -133,6 +150,7 @@ impl Context {
                 field: None,
                 message: "invalid JSON: the request body is empty".into(),
                 body: None,
+                violations: Vec::new(),
             });
         }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
@@ -196,7 +214,7 @@ impl Context {
         self.answer_bind_error(result)
     }
 
-    fn answer_bind_error<T>(&mut self, result: Result<T, BindError>) -> Result<T, BindError> {
+    pub(crate) fn answer_bind_error<T>(&mut self, result: Result<T, BindError>) -> Result<T, BindError> {
         if let Err(e) = &result {
             self.abort_with_status_json(e.status(), &e.to_json());
         }

@@ -82,6 +82,8 @@ pub struct Request {
     request_token: OnceLock<CancellationToken>,
     pub(crate) shared: Option<Arc<Shared>>,
     pub(crate) chain: ChainRef,
+    /// The multipart form, once read (its temporary files go when it is dropped).
+    pub(crate) form: Option<Arc<crate::upload::MultipartForm>>,
 }
 
 impl std::ops::Deref for Context {
@@ -197,6 +199,7 @@ impl Request {
             request_token: OnceLock::new(),
             shared: None,
             chain: ChainRef::None,
+            form: None,
         }
     }
 
@@ -240,6 +243,7 @@ impl Request {
         self.end_request();
         self.shared = None;
         self.chain = ChainRef::None;
+        self.form = None;
     }
 
     /// The request is over: tasks tied to it are cancelled.

@@ -198,6 +198,19 @@ impl Engine {
         self
     }
 
+    /// Limits on `multipart/form-data` uploads (`c.form_file`, `c.multipart_form`): see
+    /// [`UploadLimits`](crate::UploadLimits) for the defaults. The engine's `body_limit`
+    /// does not apply to uploads; these do.
+    ///
+    /// ```
+    /// let mut app = tether::Engine::new();
+    /// app.upload_limits(tether::UploadLimits::default().max_file(8 << 20).in_memory(64 << 10));
+    /// ```
+    pub fn upload_limits(&mut self, limits: crate::UploadLimits) -> &mut Self {
+        self.settings.uploads = limits;
+        self
+    }
+
     /// The proxies in front of the server (addresses or CIDR ranges, `10.0.0.0/8`, `::1`):
     /// only when the socket peer is one of them does `c.client_ip()` believe the
     /// forwarding headers (see [`remote_ip_headers`](Self::remote_ip_headers)). Default:

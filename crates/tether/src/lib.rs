@@ -70,6 +70,8 @@ pub mod sse;
 mod state;
 pub mod testing;
 mod tls;
+mod upload;
+mod validation;
 
 pub use binding::{BindError, Source};
 pub use body::{Body, BodyError, BoxError};
@@ -85,6 +87,8 @@ pub use response::{IntoStatus, Writer};
 pub use server::{shutdown_signal, ShutdownReport};
 pub use service::{ResponseFuture, TetherService};
 pub use tls::TlsConfig;
+pub use upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
+pub use validation::Violation;
 
 /// jemalloc, as the global allocator that makes `/debug/pprof/heap` work (feature
 /// `jemalloc`). One line in the application:
@@ -102,6 +106,7 @@ pub use tikv_jemallocator::Jemalloc;
 pub use cookie;
 pub use http::{self, Method, StatusCode};
 pub use serde_json::json;
+pub use validator;
 
 /// The README's examples, compiled as doc tests.
 #[doc = include_str!("../../../README.md")]

@@ -15,6 +15,8 @@ pub(crate) struct Settings {
     pub(crate) metrics: bool,
     /// Peers whose forwarding headers `client_ip` believes (none by default).
     pub(crate) proxies: crate::client_ip::TrustedProxies,
+    /// Limits on multipart uploads.
+    pub(crate) uploads: crate::upload::UploadLimits,
 }
 
 impl Default for Settings {
@@ -28,6 +30,7 @@ impl Default for Settings {
             http2: true,
             metrics: false,
             proxies: Default::default(),
+            uploads: Default::default(),
         }
     }
 }

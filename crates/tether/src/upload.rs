@@ -1,0 +1,349 @@
+//! Uploads: `multipart/form-data` read with multer, streamed, within limits; a file past
+//! the in-memory threshold goes to a temporary file that is removed when the last
+//! handle to it is dropped — at the latest when the request ends, however it ends.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::StatusCode;
+use tokio::io::AsyncWriteExt;
+
+use crate::body::RequestBody;
+use crate::Context;
+
+/// Limits on uploads, set with [`Engine::upload_limits`](crate::Engine::upload_limits).
+#[derive(Clone, Debug)]
+pub struct UploadLimits {
+    pub(crate) max_file: u64,
+    pub(crate) max_total: u64,
+    pub(crate) in_memory: usize,
+    pub(crate) max_fields: usize,
+    pub(crate) dir: Option<PathBuf>,
+}
+
+impl Default for UploadLimits {
+    /// Files up to 32 MiB, 64 MiB per request, 256 KiB kept in memory per file (more goes
+    /// to a temporary file), 1,000 parts, temporary files in the system's temp dir.
+    fn default() -> Self {
+        UploadLimits {
+            max_file: 32 << 20,
+            max_total: 64 << 20,
+            in_memory: 256 << 10,
+            max_fields: 1000,
+            dir: None,
+        }
+    }
+}
+
+impl UploadLimits {
+    /// The largest file (or field) in bytes; past it, `413`.
+    pub fn max_file(mut self, bytes: u64) -> Self {
+        self.max_file = bytes;
+        self
+    }
+
+    /// The largest whole request body in bytes; past it, `413`.
+    pub fn max_total(mut self, bytes: u64) -> Self {
+        self.max_total = bytes;
+        self
+    }
+
+    /// How much of one file is kept in memory before it is written to a temporary file.
+    pub fn in_memory(mut self, bytes: usize) -> Self {
+        self.in_memory = bytes;
+        self
+    }
+
+    /// The most parts (fields and files) in one form; past it, `413`.
+    pub fn max_fields(mut self, parts: usize) -> Self {
+        self.max_fields = parts;
+        self
+    }
+
+    /// Where temporary files go (default: the system's temp dir).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+}
+
+/// Why an upload could not be read: a clear status and message to answer with.
+#[derive(Debug)]
+pub struct UploadError {
+    status: StatusCode,
+    message: String,
+}
+
+impl UploadError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        UploadError { status, message: message.into() }
+    }
+
+    /// `400` (not a form, malformed, no such file), `413` (over a limit), or `500` (the
+    /// temporary file could not be written).
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong, readable by the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// `{"error": message}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.message })
+    }
+}
+
+impl std::fmt::Display for UploadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status)
+    }
+}
+
+impl std::error::Error for UploadError {}
+
+/// One uploaded file: in memory, or in a temporary file removed when the last clone of
+/// this handle is dropped.
+#[derive(Clone, Debug)]
+pub struct UploadedFile {
+    field: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    size: u64,
+    data: Stored,
+}
+
+#[derive(Clone, Debug)]
+enum Stored {
+    Memory(Bytes),
+    Temp(Arc<tempfile::TempPath>),
+}
+
+impl UploadedFile {
+    /// The form field it came in.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The file name the client gave, if any. Never use it as a path as it is: it is the
+    /// client's text (`../../etc/passwd` is a valid one).
+    pub fn filename(&self) -> Option<&str> {
+        self.filename.as_deref()
+    }
+
+    /// The content type the client gave, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Where it is on disk, when it was large enough to be written to a temporary file.
+    pub fn temp_path(&self) -> Option<&Path> {
+        match &self.data {
+            Stored::Memory(_) => None,
+            Stored::Temp(path) => Some(path),
+        }
+    }
+
+    /// Its contents, read into memory if it is on disk.
+    pub async fn bytes(&self) -> io::Result<Bytes> {
+        match &self.data {
+            Stored::Memory(b) => Ok(b.clone()),
+            Stored::Temp(path) => tokio::fs::read(path.as_ref() as &Path).await.map(Bytes::from),
+        }
+    }
+}
+
+/// A parsed `multipart/form-data` body: text fields and files, by field name.
+#[derive(Clone, Debug, Default)]
+pub struct MultipartForm {
+    /// Text fields.
+    pub values: HashMap<String, Vec<String>>,
+    /// Files.
+    pub files: HashMap<String, Vec<UploadedFile>>,
+}
+
+impl MultipartForm {
+    /// The first value of the text field `name`.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values.get(name).and_then(|v| v.first()).map(String::as_str)
+    }
+
+    /// The first file of the field `name`.
+    pub fn file(&self, name: &str) -> Option<&UploadedFile> {
+        self.files.get(name).and_then(|v| v.first())
+    }
+}
+
+impl Context {
+    /// Reads the request's `multipart/form-data` body (once; later calls return the same
+    /// form) under the engine's [`UploadLimits`].
+    ///
+    /// ```
+    /// async fn upload(c: &mut tether::Context) {
+    ///     let form = match c.multipart_form().await {
+    ///         Ok(form) => form,
+    ///         Err(e) => return c.json(e.status(), &e.to_json()),
+    ///     };
+    ///     let title = form.value("title").unwrap_or("untitled").to_owned();
+    ///     let files = form.files.values().flatten().count();
+    ///     c.string(200, format!("{title}: {files} files"));
+    /// }
+    /// ```
+    pub async fn multipart_form(&mut self) -> Result<Arc<MultipartForm>, UploadError> {
+        if let Some(form) = &self.req.form {
+            return Ok(form.clone());
+        }
+        let form = Arc::new(self.read_form().await?);
+        self.req.form = Some(form.clone());
+        Ok(form)
+    }
+
+    /// The first file in the form field `name` (Gin's `c.FormFile`).
+    ///
+    /// ```
+    /// async fn avatar(c: &mut tether::Context) {
+    ///     match c.form_file("avatar").await {
+    ///         Ok(file) => {
+    ///             let dst = std::env::temp_dir().join("avatar.png");
+    ///             match c.save_uploaded_file(&file, &dst).await {
+    ///                 Ok(()) => c.string(201, format!("{} bytes", file.size())),
+    ///                 Err(e) => c.string(500, e.to_string()),
+    ///             }
+    ///         }
+    ///         Err(e) => c.json(e.status(), &e.to_json()),
+    ///     }
+    /// }
+    /// ```
+    pub async fn form_file(&mut self, name: &str) -> Result<UploadedFile, UploadError> {
+        let form = self.multipart_form().await?;
+        form.file(name).cloned().ok_or_else(|| {
+            UploadError::new(StatusCode::BAD_REQUEST, format!("no file in the form field {name:?}"))
+        })
+    }
+
+    /// Writes `file` to `dst`, creating its directory (Gin's `c.SaveUploadedFile`).
+    pub async fn save_uploaded_file(&self, file: &UploadedFile, dst: impl AsRef<Path>) -> io::Result<()> {
+        let dst = dst.as_ref();
+        if let Some(dir) = dst.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        match &file.data {
+            Stored::Memory(bytes) => tokio::fs::write(dst, bytes).await,
+            Stored::Temp(path) => tokio::fs::copy(path.as_ref() as &Path, dst).await.map(|_| ()),
+        }
+    }
+
+    async fn read_form(&mut self) -> Result<MultipartForm, UploadError> {
+        let limits = self.req.shared.as_deref().map(|s| s.settings.uploads.clone()).unwrap_or_default();
+        let content_type = self.get_header("content-type").unwrap_or_default();
+        let boundary = multer::parse_boundary(content_type).map_err(|_| {
+            UploadError::new(
+                StatusCode::BAD_REQUEST,
+                "expected Content-Type: multipart/form-data with a boundary",
+            )
+        })?;
+        let declared = self.get_header("content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_total) {
+            return Err(too_large(format!("the upload is larger than {} bytes", limits.max_total)));
+        }
+        let body = body_stream(std::mem::take(&mut self.req.body));
+        let constraints = multer::Constraints::new()
+            .size_limit(multer::SizeLimit::new().whole_stream(limits.max_total).per_field(limits.max_file));
+        let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+        let mut form = MultipartForm::default();
+        let mut parts = 0;
+        while let Some(mut field) = multipart.next_field().await.map_err(multer_error)? {
+            parts += 1;
+            if parts > limits.max_fields {
+                return Err(too_large(format!("more than {} parts in the form", limits.max_fields)));
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            let filename = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(|m| m.to_string());
+            if filename.is_none() {
+                let text = field.text().await.map_err(multer_error)?;
+                form.values.entry(name).or_default().push(text);
+                continue;
+            }
+            let mut memory = BytesMut::new();
+            let mut spilled: Option<(tokio::fs::File, tempfile::TempPath)> = None;
+            let mut size = 0u64;
+            while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+                size += chunk.len() as u64;
+                if spilled.is_none() && memory.len() + chunk.len() > limits.in_memory {
+                    let temp = match &limits.dir {
+                        Some(dir) => tempfile::NamedTempFile::new_in(dir),
+                        None => tempfile::NamedTempFile::new(),
+                    }
+                    .map_err(write_error)?;
+                    let (file, path) = temp.into_parts();
+                    let mut file = tokio::fs::File::from_std(file);
+                    file.write_all(&memory).await.map_err(write_error)?;
+                    memory = BytesMut::new();
+                    spilled = Some((file, path));
+                }
+                match &mut spilled {
+                    Some((file, _)) => file.write_all(&chunk).await.map_err(write_error)?,
+                    None => memory.extend_from_slice(&chunk),
+                }
+            }
+            let data = match spilled {
+                Some((mut file, path)) => {
+                    file.flush().await.map_err(write_error)?;
+                    Stored::Temp(Arc::new(path))
+                }
+                None => Stored::Memory(memory.freeze()),
+            };
+            let file = UploadedFile { field: name.clone(), filename, content_type, size, data };
+            form.files.entry(name).or_default().push(file);
+        }
+        Ok(form)
+    }
+}
+
+fn too_large(message: String) -> UploadError {
+    UploadError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+}
+
+fn write_error(e: io::Error) -> UploadError {
+    tracing::error!(target: "tether::upload", "could not write an upload to a temporary file: {e}");
+    UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, "could not store the upload")
+}
+
+fn multer_error(e: multer::Error) -> UploadError {
+    match e {
+        multer::Error::FieldSizeExceeded { limit, field_name } => {
+            too_large(format!("the field {:?} is larger than {limit} bytes", field_name.unwrap_or_default()))
+        }
+        multer::Error::StreamSizeExceeded { limit } => {
+            too_large(format!("the upload is larger than {limit} bytes"))
+        }
+        other => UploadError::new(StatusCode::BAD_REQUEST, format!("malformed multipart body: {other}")),
+    }
+}
+
+/// The request body as a stream of chunks for multer.
+fn body_stream(
+    body: RequestBody,
+) -> futures_util::stream::BoxStream<'static, Result<Bytes, crate::BoxError>> {
+    use http_body_util::BodyDataStream;
+    match body {
+        RequestBody::Empty => futures_util::stream::empty().boxed(),
+        RequestBody::Buffered(bytes) => futures_util::stream::once(async move { Ok(bytes) }).boxed(),
+        RequestBody::Incoming(b) => {
+            BodyDataStream::new(b.into_inner()).map(|r| r.map_err(|e| Box::new(e) as crate::BoxError)).boxed()
+        }
+        RequestBody::Boxed(b) => BodyDataStream::new(b.into_inner()).boxed(),
+    }
+}
