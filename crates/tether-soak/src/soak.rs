@@ -265,12 +265,11 @@ pub async fn run(config: Config) -> Result<Report, String> {
             .collect()
     };
     let verdict = judge(&series(&|s| s.rss_bytes), config.rules);
-    // Counts, not bytes: ten more live tasks than noise is already a trend.
-    let count_rules = Rules { min_growth_bytes: 10.0, ..config.rules };
     let tracked = series(&|s| Some(s.live_tasks? + s.live_copies?));
-    let tracked_work_rising = judge(&tracked, count_rules).kind == crate::Kind::Leak;
+    let tracked_work_rising = judge(&tracked, count_rules(&tracked, config.rules)).kind == crate::Kind::Leak;
     let untracked = series(&|s| s.runtime_tasks?.checked_sub(s.live_tasks?));
-    let untracked_tasks_rising = judge(&untracked, count_rules).kind == crate::Kind::Leak;
+    let untracked_tasks_rising =
+        judge(&untracked, count_rules(&untracked, config.rules)).kind == crate::Kind::Leak;
     let q = |p: f64| hist.value_at_quantile(p);
     Ok(Report {
         requests,
@@ -285,6 +284,15 @@ pub async fn run(config: Config) -> Result<Report, String> {
         untracked_tasks_rising,
         rising_sites,
     })
+}
+
+/// Rules for a count of live things rather than bytes: it must grow by ten, and by half
+/// of its level at the end of warm-up. Work with a deadline holds a level (rate times
+/// deadline) that drifts a little with load; a leak keeps adding to it.
+fn count_rules(series: &[Point], rules: Rules) -> Rules {
+    let skip = crate::verdict::warmup_samples(series.len(), rules);
+    let level = series.get(skip).map_or(0.0, |p| p.bytes);
+    Rules { min_growth_bytes: (level * 0.5).max(10.0), ..rules }
 }
 
 /// Latencies a worker keeps before it adds them to the shared recent histogram.

@@ -30,6 +30,7 @@ async fn every_leak_is_judged_leak_every_safe_form_flat_and_the_lines_are_named(
         assert_eq!(row.safe.verdict.kind, Kind::Flat, "/safe/{}: {}", row.scenario, row.safe.verdict.reason);
         assert_eq!(row.leak.errors + row.safe.errors, 0, "{}", row.scenario);
         assert!(row.safe.rising_sites.is_empty(), "/safe/{}: {:?}", row.scenario, row.safe.rising_sites);
+        assert!(!row.safe.tracked_work_rising && !row.safe.untracked_tasks_rising, "/safe/{}", row.scenario);
         match row.scenario {
             "copy-big" | "ticker" | "pinned" => {
                 let want = format!("crates/tether-soak/src/leak_lab.rs:{}:", marked_line(row.scenario));
