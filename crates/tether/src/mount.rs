@@ -43,7 +43,8 @@ impl Engine {
     /// Serves the files under `root` at `prefix`: `app.static_dir("/assets", "./public")`
     /// answers `/assets/css/site.css` from `./public/css/site.css`, with `Content-Type`,
     /// `Last-Modified` / `If-Modified-Since`, `Range` and `HEAD` (tower-http's
-    /// `ServeFile`), and `index.html` for a directory.
+    /// `ServeFile`), a weak `ETag` / `If-None-Match` (ours, from size and modification
+    /// time), and `index.html` for a directory.
     ///
     /// Nothing outside `root` can be reached: `..` segments (also encoded, `%2e%2e`),
     /// backslashes, NULs and absolute paths are refused, and the path is resolved on disk
@@ -173,13 +174,44 @@ impl Handler for StaticFile {
 }
 
 async fn serve_file(c: &mut Context, file: PathBuf) {
+    // A weak ETag from the file's size and modification time (tower-http sends
+    // Last-Modified but no ETag): If-None-Match that names it is a 304 without a read.
+    let etag = tokio::fs::metadata(&file).await.ok().and_then(|m| {
+        let modified = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        http::HeaderValue::try_from(format!("W/\"{:x}-{:x}\"", m.len(), modified.as_nanos())).ok()
+    });
+    if let Some(etag) = &etag {
+        if if_none_match(c, etag) {
+            c.status(StatusCode::NOT_MODIFIED);
+            c.response_headers_mut().insert(http::header::ETAG, etag.clone());
+            return;
+        }
+    }
     let uri = c.req.head().uri.clone();
     let request = http_request(c, uri);
     let mut service = tower_http::services::ServeFile::new(file);
     match service.call(request).await {
-        Ok(response) => write_response(c, response),
+        Ok(response) => {
+            let fresh = response.status().is_success();
+            write_response(c, response);
+            if let (true, Some(etag)) = (fresh, etag) {
+                c.response_headers_mut().insert(http::header::ETAG, etag);
+            }
+        }
         Err(never) => match never {},
     }
+}
+
+/// `If-None-Match` lists `etag` (weak comparison), or is `*`.
+fn if_none_match(c: &Context, etag: &http::HeaderValue) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let ours = strip(etag.to_str().unwrap_or_default());
+    c.request_headers()
+        .get_all(http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || strip(t) == ours)
 }
 
 /// The file under `root` that `wanted` (the decoded rest of the path) names, if it is
