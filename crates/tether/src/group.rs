@@ -42,6 +42,8 @@ impl<'e> Group<'e> {
         Group::new(self.engine, prefix, self.middleware.clone())
     }
 
+    crate::mount::mount_methods!();
+
     /// The group's full prefix: `/v1/admin`.
     pub fn base_path(&self) -> &str {
         &self.prefix

@@ -13,75 +13,89 @@ use crate::body::{Body, BoxError, RequestBody};
 use crate::handler::HandlerFuture;
 use crate::{Context, Engine, Handler};
 
+/// `service`, `static_dir` and `static_file`, for the engine and for groups (whose
+/// prefix and middleware then apply: static files behind `basic_auth`, say).
+macro_rules! mount_methods {
+    () => {
+        /// Mounts a tower `Service` at `path` and everything under it (`path/*rest`), for
+        /// every method. The service gets the request as it came (the full path, headers,
+        /// and the body streamed, under the engine's body limit); its response is sent as
+        /// it is, after the engine's middleware. A service error is a logged 500.
+        ///
+        /// ```
+        /// use tower_http::services::ServeDir;
+        ///
+        /// let mut app = tether::Engine::new();
+        /// app.service("/docs", ServeDir::new("target/doc"));
+        /// ```
+        pub fn service<S, B>(&mut self, path: &str, service: S) -> &mut Self
+        where
+            S: ::tower_service::Service<::http::Request<$crate::Body>, Response = ::http::Response<B>>
+                + Clone
+                + Send
+                + Sync
+                + 'static,
+            S::Future: Send,
+            S::Error: Into<$crate::BoxError>,
+            B: ::http_body::Body<Data = ::bytes::Bytes> + Send + 'static,
+            B::Error: Into<$crate::BoxError>,
+        {
+            let base = path.trim_end_matches('/');
+            let mounted = ::std::sync::Arc::new($crate::mount::Mounted { service });
+            self.any(if base.is_empty() { "/" } else { base }, $crate::mount::SharedMount(mounted.clone()));
+            self.any(&format!("{base}/*rest"), $crate::mount::SharedMount(mounted));
+            self
+        }
+
+        /// Serves the files under `root` at `prefix`: `app.static_dir("/assets", "./public")`
+        /// answers `/assets/css/site.css` from `./public/css/site.css`, with `Content-Type`,
+        /// `Last-Modified` / `If-Modified-Since`, `Range` and `HEAD` (tower-http's
+        /// `ServeFile`), a weak `ETag` / `If-None-Match` (ours, from size and modification
+        /// time), and `index.html` for a directory.
+        ///
+        /// Nothing outside `root` can be reached: `..` segments (also encoded, `%2e%2e`),
+        /// backslashes, NULs and absolute paths are refused, and the path is resolved on disk
+        /// and must still lie under `root`, so a symlink that points out of it is not
+        /// followed. Whatever is refused or missing is a plain 404, which tells a prober
+        /// nothing.
+        ///
+        /// ```
+        /// let mut app = tether::Engine::new();
+        /// app.static_dir("/assets", "./public");
+        /// ```
+        pub fn static_dir(&mut self, prefix: &str, root: impl AsRef<::std::path::Path>) -> &mut Self {
+            let base = prefix.trim_end_matches('/');
+            let handler =
+                ::std::sync::Arc::new($crate::mount::StaticDir { root: root.as_ref().to_path_buf() });
+            self.get(&format!("{base}/*filepath"), $crate::mount::SharedStatic(handler));
+            self
+        }
+
+        /// Serves one file at `path` (a favicon, a robots.txt), as `static_dir` serves files.
+        ///
+        /// ```
+        /// let mut app = tether::Engine::new();
+        /// app.static_file("/favicon.ico", "./public/favicon.ico");
+        /// ```
+        pub fn static_file(&mut self, path: &str, file: impl AsRef<::std::path::Path>) -> &mut Self {
+            let file = file.as_ref().to_path_buf();
+            self.get(path, $crate::mount::StaticFile { file });
+            self
+        }
+    };
+}
+pub(crate) use mount_methods;
+
 impl Engine {
-    /// Mounts a tower `Service` at `path` and everything under it (`path/*rest`), for
-    /// every method. The service gets the request as it came (the full path, headers,
-    /// and the body streamed, under the engine's body limit); its response is sent as
-    /// it is, after the engine's middleware. A service error is a logged 500.
-    ///
-    /// ```
-    /// use tower_http::services::ServeDir;
-    ///
-    /// let mut app = tether::Engine::new();
-    /// app.service("/docs", ServeDir::new("target/doc"));
-    /// ```
-    pub fn service<S, B>(&mut self, path: &str, service: S) -> &mut Self
-    where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let base = path.trim_end_matches('/');
-        let mounted = std::sync::Arc::new(Mounted { service });
-        self.any(if base.is_empty() { "/" } else { base }, SharedMount(mounted.clone()));
-        self.any(&format!("{base}/*rest"), SharedMount(mounted));
-        self
-    }
-
-    /// Serves the files under `root` at `prefix`: `app.static_dir("/assets", "./public")`
-    /// answers `/assets/css/site.css` from `./public/css/site.css`, with `Content-Type`,
-    /// `Last-Modified` / `If-Modified-Since`, `Range` and `HEAD` (tower-http's
-    /// `ServeFile`), a weak `ETag` / `If-None-Match` (ours, from size and modification
-    /// time), and `index.html` for a directory.
-    ///
-    /// Nothing outside `root` can be reached: `..` segments (also encoded, `%2e%2e`),
-    /// backslashes, NULs and absolute paths are refused, and the path is resolved on disk
-    /// and must still lie under `root`, so a symlink that points out of it is not
-    /// followed. Whatever is refused or missing is a plain 404, which tells a prober
-    /// nothing.
-    ///
-    /// ```
-    /// let mut app = tether::Engine::new();
-    /// app.static_dir("/assets", "./public");
-    /// ```
-    pub fn static_dir(&mut self, prefix: &str, root: impl AsRef<Path>) -> &mut Self {
-        let base = prefix.trim_end_matches('/');
-        let handler = std::sync::Arc::new(StaticDir { root: root.as_ref().to_path_buf() });
-        self.get(&format!("{base}/*filepath"), SharedStatic(handler));
-        self
-    }
-
-    /// Serves one file at `path` (a favicon, a robots.txt), as `static_dir` serves files.
-    ///
-    /// ```
-    /// let mut app = tether::Engine::new();
-    /// app.static_file("/favicon.ico", "./public/favicon.ico");
-    /// ```
-    pub fn static_file(&mut self, path: &str, file: impl AsRef<Path>) -> &mut Self {
-        let file = file.as_ref().to_path_buf();
-        self.get(path, StaticFile { file });
-        self
-    }
+    mount_methods!();
 }
 
-struct Mounted<S> {
-    service: S,
+pub(crate) struct Mounted<S> {
+    pub(crate) service: S,
 }
 
 /// One mounted service, shared by its two routes.
-struct SharedMount<S>(std::sync::Arc<Mounted<S>>);
+pub(crate) struct SharedMount<S>(pub(crate) std::sync::Arc<Mounted<S>>);
 
 impl<S, B> Handler for SharedMount<S>
 where
@@ -145,11 +159,11 @@ where
     c.set_response_body(Body::from_stream(body));
 }
 
-struct StaticDir {
-    root: PathBuf,
+pub(crate) struct StaticDir {
+    pub(crate) root: PathBuf,
 }
 
-struct SharedStatic(std::sync::Arc<StaticDir>);
+pub(crate) struct SharedStatic(pub(crate) std::sync::Arc<StaticDir>);
 
 impl Handler for SharedStatic {
     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
@@ -163,8 +177,8 @@ impl Handler for SharedStatic {
     }
 }
 
-struct StaticFile {
-    file: PathBuf,
+pub(crate) struct StaticFile {
+    pub(crate) file: PathBuf,
 }
 
 impl Handler for StaticFile {

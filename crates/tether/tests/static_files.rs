@@ -107,6 +107,28 @@ async fn nothing_outside_the_root_can_be_reached() {
 }
 
 #[tokio::test]
+async fn a_group_serves_static_files_behind_its_middleware() {
+    let public = site();
+    let mut app = Engine::new();
+    let mut admin = app.group("/admin");
+    admin.with(tether::middleware::basic_auth([("ada", "lovelace")]));
+    admin.static_dir("/files", &public);
+    let server = Server::start(app).await;
+    let mut h1 = H1::connect(server.addr).await;
+    assert_eq!(h1.get("/admin/files/css/site.css").await.status, 401);
+    let authed = h1
+        .send(
+            Request::get("/admin/files/css/site.css")
+                .header("authorization", "Basic YWRhOmxvdmVsYWNl")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!((authed.status.as_u16(), authed.text().as_str()), (200, "body { color: red }"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_tower_service_mounted_at_a_path_gets_the_request_as_it_came() {
     let echo = tower::service_fn(|req: Request<tether::Body>| async move {
         use http_body_util::BodyExt;
