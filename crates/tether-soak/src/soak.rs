@@ -443,3 +443,69 @@ async fn sample(
         p99_us: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(name: &str, after: u64) -> ((String, String), RisingSite) {
+        let key = (name.to_owned(), "task".to_owned());
+        let site = RisingSite {
+            site: name.to_owned(),
+            kind: "task".into(),
+            before: 0,
+            after,
+            past_threshold: 0,
+            names: vec![],
+            routes: vec![],
+        };
+        (key, site)
+    }
+
+    #[test]
+    fn sites_that_grew_by_half_and_by_twenty_are_rising_most_first() {
+        let before: Sites = [site("a.rs:1:1", 100), site("b.rs:2:2", 1000), site("c.rs:3:3", 5)].into();
+        let after: Sites =
+            [site("a.rs:1:1", 400), site("b.rs:2:2", 1100), site("c.rs:3:3", 20), site("d.rs:4:4", 50)]
+                .into();
+        let up = rising(before, after);
+        let names: Vec<(&str, u64, u64)> = up.iter().map(|s| (s.site.as_str(), s.before, s.after)).collect();
+        // b grew 10 %: a level with a deadline, not a leak; c grew by 15: noise.
+        assert_eq!(names, [("a.rs:1:1", 100, 400), ("d.rs:4:4", 0, 50)]);
+    }
+
+    #[test]
+    fn the_leak_report_sits_beside_the_vars() {
+        let vars: http::Uri = "http://127.0.0.1:8080/debug/vars".parse().unwrap();
+        assert_eq!(sibling(&vars, "leaks").unwrap(), "http://127.0.0.1:8080/debug/leaks");
+        let root: http::Uri = "http://127.0.0.1:9/vars".parse().unwrap();
+        assert_eq!(sibling(&root, "leaks").unwrap(), "http://127.0.0.1:9/leaks");
+    }
+
+    #[test]
+    fn the_live_line_shows_the_rate_since_the_last_sample_p99_and_rss() {
+        let sample = |seconds: f64, requests: u64| Sample {
+            seconds,
+            requests,
+            rss_bytes: Some(12 << 20),
+            allocated_bytes: None,
+            live_tasks: None,
+            live_copies: None,
+            runtime_tasks: None,
+            p99_us: Some(1500),
+        };
+        let line = live_line(&sample(2.0, 3000), Some(&sample(1.0, 1000)));
+        assert_eq!(line, "    2000 req/s | p99 1.5 ms | RSS 12.0 MiB");
+    }
+
+    #[test]
+    fn counts_must_grow_by_half_their_level() {
+        let series: Vec<Point> = (0..8)
+            .map(|i| Point { requests: i as f64, seconds: i as f64, bytes: 1000.0 + i as f64 })
+            .collect();
+        let rules = count_rules(&series, Rules::default());
+        assert_eq!(rules.min_growth_bytes, 501.0, "half of the level at the end of warm-up");
+        let empty = count_rules(&[], Rules::default());
+        assert_eq!(empty.min_growth_bytes, 10.0);
+    }
+}
