@@ -33,6 +33,16 @@
 //! (`/debug/leaks`, mounted with [`Engine::debug_routes`]). `c.detach()` takes options;
 //! `app.tasks()` runs background work that no request started.
 //!
+//! ## For real services
+//!
+//! Middleware in [`middleware`]: `request_id`, `timeout`, `basic_auth`, `cors`,
+//! `rate_limit`, `cache`, `json_logger`, `logger`, `recovery`. Validation with
+//! `should_bind_valid_*` ([`Violation`]); uploads with `c.form_file` / `c.multipart_form`
+//! ([`UploadLimits`]); static files with `app.static_dir` / `app.static_file`; streaming
+//! with `c.stream` and server-sent events with `c.sse` ([`sse`]); HTTPS with
+//! `app.run_tls` ([`TlsConfig`]); tower with `app.layer`, `app.service` and
+//! `app.into_service`. The client address behind proxies: `app.trusted_proxies`.
+//!
 //! ## Paths
 //!
 //! Gin's syntax: `/user/:id` matches one segment; `/files/*path` matches the rest, and its
