@@ -323,3 +323,24 @@ async fn cache_serves_hits_from_memory_until_the_ttl_and_skips_private_answers()
     assert_eq!(h1.get("/me").await.header("x-cache"), Some("MISS"), "private answers are not cached");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let mut app = Engine::new();
+    app.trusted_proxies(["127.0.0.1"]).with(tether::middleware::rate_limit(1, 2));
+    app.get("/", async |c: &mut Context| c.string(200, "ok"));
+    let server = Server::start(app).await;
+    let mut h1 = H1::connect(server.addr).await;
+    let from = |ip: &str| get_with("/", &[("x-forwarded-for", ip)]);
+    let a: Vec<u16> = [
+        h1.send(from("198.51.100.1")).await,
+        h1.send(from("198.51.100.1")).await,
+        h1.send(from("198.51.100.1")).await,
+    ]
+    .iter()
+    .map(|r| r.status.as_u16())
+    .collect();
+    assert_eq!(a, [200, 200, 429]);
+    assert_eq!(h1.send(from("198.51.100.2")).await.status, 200, "another client behind the same proxy");
+    server.shutdown().await;
+}

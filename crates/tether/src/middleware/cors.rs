@@ -106,9 +106,20 @@ impl Cors {
     }
 
     /// Allows every origin (`Access-Control-Allow-Origin: *`). Not with credentials.
+    ///
+    /// # Panics
+    /// If credentials are allowed: the CORS protocol forbids the pair.
     pub fn allow_any_origin(mut self) -> Self {
         self.origins = Origins::Any;
+        self.check();
         self
+    }
+
+    fn check(&self) {
+        assert!(
+            !(self.credentials && matches!(self.origins, Origins::Any)),
+            "cors: allow_credentials(true) cannot be combined with allow_any_origin(): browsers refuse it"
+        );
     }
 
     /// The methods a preflight may ask for (default `GET, HEAD, POST`).
@@ -151,10 +162,11 @@ impl Cors {
     /// Lets the browser send cookies and credentials (`Access-Control-Allow-Credentials`).
     ///
     /// # Panics
-    /// When the middleware runs, if any origin is allowed as well: the browser would
-    /// refuse every such answer, as the CORS protocol forbids the pair.
+    /// If any origin is allowed: the browser would refuse every such answer, as the CORS
+    /// protocol forbids the pair.
     pub fn allow_credentials(mut self, allow: bool) -> Self {
         self.credentials = allow;
+        self.check();
         self
     }
 
@@ -180,10 +192,6 @@ static TRUE: HeaderValue = HeaderValue::from_static("true");
 
 impl Handler for Cors {
     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
-        assert!(
-            !(self.credentials && matches!(self.origins, Origins::Any)),
-            "cors: allow_credentials(true) cannot be combined with allow_any_origin()"
-        );
         HandlerFuture::new(async move {
             let Some(origin) = c.request_headers().get(header::ORIGIN).cloned() else {
                 return;
@@ -231,5 +239,36 @@ impl Handler for Cors {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "cannot be combined")]
+    fn credentials_with_any_origin_is_refused_at_setup() {
+        let _ = cors().allow_credentials(true).allow_any_origin();
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot be combined")]
+    fn any_origin_then_credentials_is_refused_too() {
+        let _ = cors().allow_any_origin().allow_credentials(true);
+    }
+
+    #[test]
+    fn origins_are_matched_exactly() {
+        let c = cors().allow_origins(["https://a.example/"]);
+        assert_eq!(
+            c.allow_origin(&HeaderValue::from_static("https://a.example")).unwrap(),
+            "https://a.example"
+        );
+        assert!(c.allow_origin(&HeaderValue::from_static("https://a.example.evil")).is_none());
+        assert_eq!(
+            cors().allow_any_origin().allow_origin(&HeaderValue::from_static("https://x")).unwrap(),
+            "*"
+        );
     }
 }
