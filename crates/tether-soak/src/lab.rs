@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::leak_lab::{Scenario, SCENARIOS};
 use crate::soak::{run, Config, Report};
-use crate::verdict::{human, Kind, Rules};
+use crate::verdict::{human, Kind};
 
 /// The most load the lab puts on one route.
 pub const MAX_SECONDS: u64 = 60;
@@ -127,7 +127,6 @@ async fn soak_route(config: &LabConfig, path: &str) -> Result<Report, String> {
     soak.duration = Duration::from_secs(config.seconds);
     soak.rate = Some(config.rate);
     soak.interval = config.interval;
-    soak.rules = Rules::default();
     soak.progress = config.progress.then(|| format!("GET {path}"));
     let report = run(soak).await;
     child.kill().await.ok();

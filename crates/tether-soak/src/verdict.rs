@@ -84,7 +84,7 @@ pub fn warmup_samples(samples: usize, rules: Rules) -> usize {
 /// Judges a series of samples.
 pub fn judge(samples: &[Point], rules: Rules) -> Verdict {
     let skip = warmup_samples(samples.len(), rules);
-    let window = &samples[skip.min(samples.len())..];
+    let window = &samples[skip..];
     if window.len() < rules.min_samples {
         return verdict(
             Kind::Inconclusive,

@@ -66,9 +66,7 @@ impl<S: Clone> Clone for Normalize<S> {
 
 fn internal_error(e: &dyn std::fmt::Display) -> Response<Body> {
     tracing::error!(target: "tether::layer", "a layer failed: {e}");
-    let mut response = Response::new(Body::from("internal server error"));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
 }
 
 impl<S, B> Service<Request<Body>> for Normalize<S>

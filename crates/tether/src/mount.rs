@@ -41,9 +41,9 @@ macro_rules! mount_methods {
             B::Error: Into<$crate::BoxError>,
         {
             let base = path.trim_end_matches('/');
-            let mounted = ::std::sync::Arc::new($crate::mount::Mounted { service });
-            self.any(if base.is_empty() { "/" } else { base }, $crate::mount::SharedMount(mounted.clone()));
-            self.any(&format!("{base}/*rest"), $crate::mount::SharedMount(mounted));
+            let at_base = $crate::mount::Mounted { service: service.clone() };
+            self.any(if base.is_empty() { "/" } else { base }, at_base);
+            self.any(&format!("{base}/*rest"), $crate::mount::Mounted { service });
             self
         }
 
@@ -65,9 +65,8 @@ macro_rules! mount_methods {
         /// ```
         pub fn static_dir(&mut self, prefix: &str, root: impl AsRef<::std::path::Path>) -> &mut Self {
             let base = prefix.trim_end_matches('/');
-            let handler =
-                ::std::sync::Arc::new($crate::mount::StaticDir { root: root.as_ref().to_path_buf() });
-            self.get(&format!("{base}/*filepath"), $crate::mount::SharedStatic(handler));
+            let handler = $crate::mount::StaticDir { root: root.as_ref().to_path_buf() };
+            self.get(&format!("{base}/*filepath"), handler);
             self
         }
 
@@ -90,14 +89,12 @@ impl Engine {
     mount_methods!();
 }
 
+/// A mounted tower service (the service is cloned per request, as tower expects).
 pub(crate) struct Mounted<S> {
     pub(crate) service: S,
 }
 
-/// One mounted service, shared by its two routes.
-pub(crate) struct SharedMount<S>(pub(crate) std::sync::Arc<Mounted<S>>);
-
-impl<S, B> Handler for SharedMount<S>
+impl<S, B> Handler for Mounted<S>
 where
     S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send,
@@ -107,7 +104,7 @@ where
 {
     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
         let request = http_request(c, c.req.head().uri.clone());
-        let mut service = self.0.service.clone();
+        let mut service = self.service.clone();
         HandlerFuture::new(async move {
             let ready: Result<(), BoxError> = poll_fn(|cx| service.poll_ready(cx)).await.map_err(Into::into);
             let result: Result<Response<B>, BoxError> = match ready {
@@ -163,13 +160,11 @@ pub(crate) struct StaticDir {
     pub(crate) root: PathBuf,
 }
 
-pub(crate) struct SharedStatic(pub(crate) std::sync::Arc<StaticDir>);
-
-impl Handler for SharedStatic {
+impl Handler for StaticDir {
     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
         HandlerFuture::new(async move {
             let wanted = c.param("filepath").to_owned();
-            match resolve(&self.0.root, &wanted).await {
+            match resolve(&self.root, &wanted).await {
                 Some(file) => serve_file(c, file).await,
                 None => c.string(StatusCode::NOT_FOUND, "404 page not found"),
             }

@@ -163,39 +163,13 @@ impl<S: Stream<Item = Event>> http_body::Body for EventBody<S> {
                 let (Some(mut idle), Some(every)) = (this.idle.as_mut().as_pin_mut(), *this.every) else {
                     return Poll::Pending;
                 };
-                if idle.as_mut().poll(cx).is_pending() {
+                if std::future::Future::poll(idle.as_mut(), cx).is_pending() {
                     return Poll::Pending;
                 }
                 idle.reset(tokio::time::Instant::now() + every);
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b":\n\n")))))
             }
         }
-    }
-}
-
-use std::future::Future as _;
-
-pin_project_lite::pin_project! {
-    /// A stream of byte chunks as a body.
-    struct ChunkBody<S> {
-        #[pin]
-        chunks: S,
-    }
-}
-
-impl<S, E> http_body::Body for ChunkBody<S>
-where
-    S: Stream<Item = Result<Bytes, E>>,
-    E: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project().chunks.poll_next(cx).map(|item| item.map(|r| r.map(Frame::data).map_err(Into::into)))
     }
 }
 
@@ -241,7 +215,8 @@ impl Context {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        let body = self.until_dropped(ChunkBody { chunks });
+        let frames = futures_util::TryStreamExt::map_ok(chunks, Frame::data);
+        let body = self.until_dropped(http_body_util::StreamBody::new(frames));
         self.data(code, content_type, body);
     }
 

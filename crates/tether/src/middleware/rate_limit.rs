@@ -43,12 +43,23 @@ pub fn rate_limit(per_second: u32, burst: u32) -> RateLimit {
 
 type KeyFn = dyn Fn(&Request) -> Option<String> + Send + Sync;
 
+/// Who a bucket belongs to: the client's address (no string made per request), or what
+/// a [`key`](RateLimit::key) function gave.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Client {
+    Ip(std::net::IpAddr),
+    Key(String),
+}
+
+type Buckets = moka::sync::Cache<Client, Arc<DefaultDirectRateLimiter>>;
+
 /// The `rate_limit` middleware and its settings.
 #[derive(Clone)]
 pub struct RateLimit {
     quota: Quota,
-    key: Arc<KeyFn>,
-    buckets: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
+    /// `None`: by client IP.
+    key: Option<Arc<KeyFn>>,
+    buckets: Buckets,
     max_keys: u64,
 }
 
@@ -62,18 +73,13 @@ impl RateLimit {
     /// Any governor `Quota` (per minute, per hour, a custom period).
     pub fn with_quota(quota: Quota) -> Self {
         let max_keys = 100_000;
-        RateLimit {
-            quota,
-            key: Arc::new(|c: &Request| c.client_ip().map(|ip| ip.to_string())),
-            buckets: table(quota, max_keys),
-            max_keys,
-        }
+        RateLimit { quota, key: None, buckets: table(quota, max_keys), max_keys }
     }
 
     /// Tells clients apart by `key` (an API key, a user id); a request it gives `None`
     /// for is not limited.
     pub fn key(mut self, key: impl Fn(&Request) -> Option<String> + Send + Sync + 'static) -> Self {
-        self.key = Arc::new(key);
+        self.key = Some(Arc::new(key));
         self
     }
 
@@ -91,7 +97,7 @@ impl RateLimit {
     }
 
     /// `Ok` to go on, or how long until this client may send again.
-    fn check(&self, key: String) -> Result<(), Duration> {
+    fn check(&self, key: Client) -> Result<(), Duration> {
         let quota = self.quota;
         let bucket = self.buckets.get_with(key, || Arc::new(governor::RateLimiter::direct(quota)));
         bucket.check().map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
@@ -99,7 +105,7 @@ impl RateLimit {
 }
 
 /// The table of buckets: bounded, and a bucket idle for as long as a full refill is gone.
-fn table(quota: Quota, max_keys: u64) -> moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>> {
+fn table(quota: Quota, max_keys: u64) -> Buckets {
     let refill = quota.replenish_interval() * quota.burst_size().get();
     moka::sync::Cache::builder()
         .max_capacity(max_keys)
@@ -109,7 +115,11 @@ fn table(quota: Quota, max_keys: u64) -> moka::sync::Cache<String, Arc<DefaultDi
 
 impl Handler for RateLimit {
     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
-        if let Some(key) = (self.key)(c) {
+        let client = match &self.key {
+            None => c.client_ip().map(Client::Ip),
+            Some(key) => key(c).map(Client::Key),
+        };
+        if let Some(key) = client {
             if let Err(wait) = self.check(key) {
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 c.response_headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
@@ -131,18 +141,18 @@ mod tests {
     fn a_burst_is_allowed_then_refused_with_a_wait() {
         let limit = rate_limit(1, 3);
         for _ in 0..3 {
-            assert!(limit.check("a".into()).is_ok());
+            assert!(limit.check(Client::Key("a".into())).is_ok());
         }
-        let wait = limit.check("a".into()).unwrap_err();
+        let wait = limit.check(Client::Key("a".into())).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
-        assert!(limit.check("b".into()).is_ok(), "another client has its own bucket");
+        assert!(limit.check(Client::Key("b".into())).is_ok(), "another client has its own bucket");
     }
 
     #[test]
     fn a_hundred_thousand_clients_do_not_grow_the_table_past_its_bound() {
         let limit = rate_limit(5, 5).max_keys(1_000);
         for i in 0..100_000u32 {
-            let _ = limit.check(i.to_string());
+            let _ = limit.check(Client::Ip(std::net::IpAddr::from(i.to_be_bytes())));
         }
         assert!(limit.keys() <= 1_000, "{} buckets", limit.keys());
     }
