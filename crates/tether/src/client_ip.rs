@@ -33,7 +33,8 @@ impl TrustedProxies {
             .map_err(|_| format!("{entry:?} is not an IP address or a CIDR range"))
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// True when `ip` is one of the trusted proxies.
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         self.nets.iter().any(|n| n.contains(&ip))
     }

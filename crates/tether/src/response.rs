@@ -139,11 +139,22 @@ impl Writer {
         self.render(code.into_status(), HTML, body.into());
     }
 
-    /// Redirects to `location` with `code` (301, 302, 303, 307 or 308).
+    /// Redirects to `location` with `code` (301, 302, 303, 307 or 308). A `location` that
+    /// cannot be a header value (a newline, say) is refused: the answer is a 500 and an
+    /// error in the log, never a redirect without a `Location`.
     pub fn redirect(&mut self, code: impl IntoStatus, location: &str) {
-        self.status = code.into_status();
-        self.header(header::LOCATION, location);
-        self.body = Body::empty();
+        match HeaderValue::from_str(location) {
+            Ok(v) => {
+                self.status = code.into_status();
+                self.headers.insert(header::LOCATION, v);
+                self.body = Body::empty();
+            }
+            Err(_) => {
+                // A 3xx without Location strands the client; this is a bug in the handler.
+                tracing::error!(target: "tether", location = ?location, "redirect to a location that is not a valid header value; answered 500");
+                self.string(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error");
+            }
+        }
     }
 
     /// Answers with the contents of the file at `path`, its type guessed from the

@@ -236,9 +236,10 @@ impl Router {
 }
 
 /// A redirect target that stays on this host: a `Location` starting with `//` would send
-/// the client to another host ("//evil.com/"), so leading slashes collapse to one.
+/// the client to another host ("//evil.com/"), and browsers read `\` as `/` (so `/\evil.com`
+/// is `//evil.com` too): leading slashes and backslashes collapse to one `/`.
 fn same_host(path: &str) -> String {
-    format!("/{}", path.trim_start_matches('/'))
+    format!("/{}", path.trim_start_matches(['/', '\\']))
 }
 
 fn length_bit(len: usize) -> u64 {
@@ -405,6 +406,9 @@ mod tests {
         assert_eq!(same_host("//evil.com/"), "/evil.com/");
         assert_eq!(same_host("///a//b"), "/a//b");
         assert_eq!(same_host("/users"), "/users");
+        assert_eq!(same_host("/\\evil.com"), "/evil.com");
+        assert_eq!(same_host("\\/\\/evil.com/"), "/evil.com/");
+        assert_eq!(same_host("/a\\b"), "/a\\b", "a backslash after the first segment is harmless");
     }
 
     #[test]

@@ -49,15 +49,19 @@ impl Event {
         Ok(Event::data(serde_json::to_string(value)?))
     }
 
-    /// The event's type (`event:`), which the browser dispatches on.
+    /// The event's type (`event:`), which the browser dispatches on. A name with a line
+    /// break (`\n` or `\r`) is refused: the field is left out and a warning logged, since a
+    /// line break would start a field of the client's choosing.
     pub fn event(mut self, name: impl Into<String>) -> Self {
-        self.event = Some(one_line(name.into()));
+        self.event = one_line("event", name.into());
         self
     }
 
     /// The event's id (`id:`), sent back as `Last-Event-ID` when the browser reconnects.
+    /// An id with a line break or a NUL (which browsers ignore) is refused like a bad
+    /// [`event`](Event::event) name.
     pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(one_line(id.into()));
+        self.id = one_line("id", id.into());
         self
     }
 
@@ -68,13 +72,13 @@ impl Event {
     }
 }
 
-/// Field values other than data cannot span lines: a newline would start a new field.
-fn one_line(s: String) -> String {
-    if s.contains(['\n', '\r']) {
-        s.replace(['\n', '\r'], " ")
-    } else {
-        s
+/// Field values other than data cannot span lines: a line break would start a new field.
+fn one_line(field: &'static str, s: String) -> Option<String> {
+    if s.contains(['\n', '\r', '\0']) {
+        tracing::warn!(target: "tether", field, value = ?s, "SSE field with a line break refused");
+        return None;
     }
+    Some(s)
 }
 
 impl std::fmt::Display for Event {
@@ -88,11 +92,32 @@ impl std::fmt::Display for Event {
         if let Some(retry) = self.retry {
             writeln!(f, "retry: {}", retry.as_millis())?;
         }
-        for line in self.data.split('\n') {
-            writeln!(f, "data: {}", line.strip_suffix('\r').unwrap_or(line))?;
+        // Every line end the browser knows (CRLF, CR, LF) starts a new `data:` field, so
+        // no part of the data can become a field of its own.
+        for line in lines(&self.data) {
+            writeln!(f, "data: {line}")?;
         }
         f.write_char('\n')
     }
+}
+
+/// Splits on `\r\n`, `\r` and `\n`, as the event-stream format reads line ends.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match s.find(['\r', '\n']) {
+            None => {
+                rest = None;
+                Some(s)
+            }
+            Some(i) => {
+                let skip = if s[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&s[i + skip..]);
+                Some(&s[..i])
+            }
+        }
+    })
 }
 
 /// A stream of events with a keep-alive comment when it is quiet (default every 15 s),
@@ -274,5 +299,37 @@ impl Context {
     {
         let guard = self.req.take_request_token().map(|t| t.drop_guard());
         Body::from_stream(UntilDropped { body, guard })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_end_starts_a_new_data_field() {
+        let e = Event::data("a\rb\r\nc\nd");
+        assert_eq!(e.to_string(), "data: a\ndata: b\ndata: c\ndata: d\n\n");
+        // A bare CR cannot smuggle a field of its own onto the wire.
+        let e = Event::data("ok\revent: admin\rdata: forged");
+        assert_eq!(e.to_string(), "data: ok\ndata: event: admin\ndata: data: forged\n\n");
+        assert!(!e.to_string().contains('\r'));
+    }
+
+    #[test]
+    fn empty_and_trailing_lines_are_kept() {
+        assert_eq!(Event::data("").to_string(), "data: \n\n");
+        assert_eq!(Event::data("a\n").to_string(), "data: a\ndata: \n\n");
+        assert_eq!(Event::data("a\r\n\r\nb").to_string(), "data: a\ndata: \ndata: b\n\n");
+    }
+
+    #[test]
+    fn line_breaks_in_event_and_id_are_refused() {
+        let e = Event::data("x").event("update\rdata: forged").id("7\nevent: admin");
+        assert_eq!(e.to_string(), "data: x\n\n");
+        let e = Event::data("x").id("a\0b");
+        assert_eq!(e.to_string(), "data: x\n\n");
+        let e = Event::data("x").event("update").id("7");
+        assert_eq!(e.to_string(), "event: update\nid: 7\ndata: x\n\n");
     }
 }

@@ -58,9 +58,11 @@ struct Entry {
     abort: Option<AbortHandle>,
     /// Tells this entry from a later one in the same slot.
     id: u32,
-    born_ms: u32,
+    /// Milliseconds since the registry started. 64 bits: a `u32` of milliseconds runs out
+    /// after 49.7 days of uptime.
+    born_ms: u64,
     /// A task's deadline, in the registry's milliseconds; 0 for none.
-    deadline_ms: u32,
+    deadline_ms: u64,
     /// `u32::MAX`: no route.
     route: u32,
     /// `METHODS` index; `u8::MAX`: no origin; `OTHER_METHOD`: a method outside the list.
@@ -120,14 +122,16 @@ pub(crate) struct Totals {
 pub(crate) struct Registry {
     shards: Box<[Mutex<Shard>]>,
     start: Instant,
+    /// Added to the clock: lets tests put the registry at day 50 of uptime.
+    skew_ms: AtomicU64,
     /// The watchdog thread starts with the first registration.
     watchdog: std::sync::Once,
     /// Milliseconds since `start`, as of the watchdog's last tick: registering reads this
     /// instead of the clock. Birth times are early by at most a tick; deadlines get one
     /// tick added, so that they never fire early.
-    coarse_ms: std::sync::atomic::AtomicU32,
+    coarse_ms: AtomicU64,
     /// The watchdog's current tick, in milliseconds.
-    tick_ms: std::sync::atomic::AtomicU32,
+    tick_ms: AtomicU64,
     this: Weak<Registry>,
     /// The shortest task deadline asked for, in milliseconds: the watchdog ticks a few
     /// times within it.
@@ -164,9 +168,10 @@ impl Registry {
         Arc::new_cyclic(|this| Registry {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             start: Instant::now(),
+            skew_ms: AtomicU64::new(0),
             watchdog: std::sync::Once::new(),
-            coarse_ms: std::sync::atomic::AtomicU32::new(0),
-            tick_ms: std::sync::atomic::AtomicU32::new(1000),
+            coarse_ms: AtomicU64::new(0),
+            tick_ms: AtomicU64::new(1000),
             this: this.clone(),
             shortest_timeout_ms: AtomicU64::new(u64::MAX),
             totals: Totals::default(),
@@ -203,11 +208,11 @@ impl Registry {
         let born_ms = self.coarse_ms.load(Relaxed);
         let deadline_ms = match deadline {
             Some(d) => {
-                let ms = d.as_millis().clamp(1, u32::MAX as u128) as u64;
+                let ms = d.as_millis().clamp(1, u64::MAX as u128) as u64;
                 if ms < self.shortest_timeout_ms.load(Relaxed) {
                     self.shortest_timeout_ms.fetch_min(ms, Relaxed);
                 }
-                born_ms.saturating_add(ms as u32).saturating_add(self.tick_ms.load(Relaxed))
+                born_ms.saturating_add(ms).saturating_add(self.tick_ms.load(Relaxed))
             }
             None => 0,
         };
@@ -246,19 +251,33 @@ impl Registry {
     }
 
     /// Stops every task whose deadline has passed. Returns how many.
+    ///
+    /// It also sets the watchdog's cadence to the shortest deadline among the tasks still
+    /// live, so that one short-lived task does not keep the watchdog ticking fast forever.
     pub(crate) fn expire(&self) -> usize {
         let now = self.now_ms();
         let mut stopped = 0;
+        let mut shortest = u64::MAX;
+        // A deadline is the coarse birth time + the timeout + the tick at that time.
+        let tick = self.tick_ms.load(Relaxed);
         for shard in self.shards.iter() {
             for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
-                if e.deadline_ms != 0 && e.deadline_ms <= now {
+                if e.deadline_ms == 0 {
+                    continue;
+                }
+                if e.deadline_ms <= now {
                     if let Some(abort) = e.abort.take() {
                         abort.abort();
                         stopped += 1;
                     }
+                } else {
+                    shortest = shortest.min((e.deadline_ms - e.born_ms).saturating_sub(tick).max(1));
                 }
             }
         }
+        // A task registered during the scan and not seen by it is seen by the next one,
+        // at most a tick (≤ 1 s) later.
+        self.shortest_timeout_ms.store(shortest, Relaxed);
         stopped
     }
 
@@ -276,9 +295,18 @@ impl Registry {
         stopped
     }
 
-    /// The registry's clock, in milliseconds since it started.
-    pub(crate) fn now_ms(&self) -> u32 {
-        self.start.elapsed().as_millis().min(u32::MAX as u128) as u32
+    /// The registry's clock, in milliseconds since it started. A `u64` of milliseconds
+    /// lasts 584 million years.
+    pub(crate) fn now_ms(&self) -> u64 {
+        (self.start.elapsed().as_millis() as u64).saturating_add(self.skew_ms.load(Relaxed))
+    }
+
+    /// Moves the registry's clock forward, and the coarse clock with it (tests of long
+    /// uptimes).
+    #[cfg(test)]
+    fn advance(&self, by: Duration) {
+        self.skew_ms.fetch_add(by.as_millis() as u64, Relaxed);
+        self.coarse_ms.store(self.now_ms(), Relaxed);
     }
 
     /// Live entries, by kind.
@@ -301,11 +329,13 @@ impl Registry {
     }
 
     /// Live entries, grouped by call site and kind, sorted by site. With `since`, only
-    /// entries made after that mark; entries named in `skip_names` are left out.
+    /// entries made after that mark; entries named in `skip_names` are left out. Nothing is
+    /// formatted while a shard is locked.
     pub(crate) fn sites(&self, since: Option<&Mark>, skip_names: &[String]) -> Vec<SiteReport> {
         let now = self.now_ms();
         let threshold = self.threshold();
-        let mut by_site: BTreeMap<(String, Kind), SiteReport> = BTreeMap::new();
+        type Key = (&'static str, u32, u32, Kind);
+        let mut by_site: BTreeMap<Key, SiteReport> = BTreeMap::new();
         for (i, shard) in self.shards.iter().enumerate() {
             for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter() {
                 if since.is_some_and(|m| (e.id.wrapping_sub(m.0[i]) as i32) <= 0) {
@@ -314,10 +344,10 @@ impl Registry {
                 if e.name.as_deref().is_some_and(|n| skip_names.iter().any(|s| s == n)) {
                     continue;
                 }
-                let site = format!("{}:{}:{}", e.site.file(), e.site.line(), e.site.column());
-                let age = Duration::from_millis(now.saturating_sub(e.born_ms) as u64);
-                let r = by_site.entry((site.clone(), e.kind)).or_insert_with(|| SiteReport {
-                    site,
+                let age = Duration::from_millis(now.saturating_sub(e.born_ms));
+                let key = (e.site.file(), e.site.line(), e.site.column(), e.kind);
+                let r = by_site.entry(key).or_insert_with(|| SiteReport {
+                    site: String::new(),
                     kind: e.kind,
                     live: 0,
                     oldest: Duration::ZERO,
@@ -342,37 +372,47 @@ impl Registry {
                 }
             }
         }
-        by_site.into_values().collect()
+        by_site
+            .into_iter()
+            .map(|((file, line, column, _), mut r)| {
+                r.site = format!("{file}:{line}:{column}");
+                r
+            })
+            .collect()
     }
 
     /// Logs, once each, the entries that have outlived the leak threshold. Returns how
-    /// many were newly flagged.
+    /// many were newly flagged. The lines are written after each shard's lock is released,
+    /// so a slow log never holds up a registration.
     pub(crate) fn flag_old(&self) -> usize {
         let threshold = self.threshold();
         let now = self.now_ms();
-        let mut flagged = 0;
+        let mut found: Vec<(Kind, &'static Location<'static>, Duration, Option<Cow<'static, str>>)> =
+            Vec::new();
         for shard in self.shards.iter() {
             for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
-                let age = Duration::from_millis(now.saturating_sub(e.born_ms) as u64);
+                let age = Duration::from_millis(now.saturating_sub(e.born_ms));
                 if e.flagged || age < threshold {
                     continue;
                 }
                 e.flagged = true;
-                flagged += 1;
-                tracing::warn!(
-                    target: "tether::leak",
-                    kind = e.kind.as_str(),
-                    site = %format_args!("{}:{}:{}", e.site.file(), e.site.line(), e.site.column()),
-                    age = ?age,
-                    name = e.name.as_deref().unwrap_or(""),
-                    "a {} has outlived the leak threshold of {:?}",
-                    e.kind.as_str(),
-                    threshold
-                );
+                found.push((e.kind, e.site, age, e.name.clone()));
             }
         }
-        self.totals.leaks_flagged.fetch_add(flagged as u64, Relaxed);
-        flagged
+        for (kind, site, age, name) in &found {
+            tracing::warn!(
+                target: "tether::leak",
+                kind = kind.as_str(),
+                site = %format_args!("{}:{}:{}", site.file(), site.line(), site.column()),
+                age = ?age,
+                name = name.as_deref().unwrap_or(""),
+                "a {} has outlived the leak threshold of {:?}",
+                kind.as_str(),
+                threshold
+            );
+        }
+        self.totals.leaks_flagged.fetch_add(found.len() as u64, Relaxed);
+        found.len()
     }
 }
 
@@ -386,7 +426,7 @@ fn watch(weak: Weak<Registry>) {
         let shortest = Duration::from_millis(registry.shortest_timeout_ms.load(Relaxed));
         let tick =
             (registry.threshold().min(shortest) / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
-        registry.tick_ms.store(tick.as_millis() as u32, Relaxed);
+        registry.tick_ms.store(tick.as_millis() as u64, Relaxed);
         registry.coarse_ms.store(registry.now_ms(), Relaxed);
         registry.expire();
         registry.flag_old();
@@ -438,7 +478,62 @@ mod tests {
 
     #[test]
     fn an_entry_is_small() {
-        assert!(std::mem::size_of::<Entry>() <= 64, "{}", std::mem::size_of::<Entry>());
+        // 64-bit birth and deadline times made it 72 bytes (from 64): the price of not
+        // failing after 49.7 days.
+        assert!(std::mem::size_of::<Entry>() <= 72, "{}", std::mem::size_of::<Entry>());
+    }
+
+    /// Registers a task with `deadline` at the registry's current coarse time.
+    fn task(r: &Registry, deadline: Duration) -> (Registration, tokio::task::JoinHandle<()>) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let handle = rt.spawn(std::future::pending::<()>());
+        let reg = r.add(Kind::Task, Location::caller(), None, None, Some(deadline));
+        r.set_abort(&reg, handle.abort_handle());
+        // The runtime is dropped here; the abort handle still reports the abort call.
+        (reg, handle)
+    }
+
+    #[test]
+    fn the_cadence_recovers_after_a_short_deadline_ends() {
+        let r = Registry::new(Duration::from_secs(3600));
+        let (short, _a) = task(&r, Duration::from_millis(20));
+        let (long, _b) = task(&r, Duration::from_secs(30));
+        assert_eq!(r.shortest_timeout_ms.load(Relaxed), 20);
+        r.remove(&short);
+        r.expire();
+        assert_eq!(r.shortest_timeout_ms.load(Relaxed), 30_000, "back to the live tasks' shortest");
+        r.remove(&long);
+        r.expire();
+        assert_eq!(r.shortest_timeout_ms.load(Relaxed), u64::MAX);
+    }
+
+    #[test]
+    fn deadlines_hold_after_fifty_days_of_uptime() {
+        let r = Registry::new(Duration::from_secs(3600));
+        r.advance(Duration::from_secs(50 * 24 * 3600));
+        let (reg, _h) = task(&r, Duration::from_secs(30));
+        assert_eq!(r.expire(), 0, "a 30 s task must not be stopped at once on day 50");
+        r.advance(Duration::from_secs(29));
+        assert_eq!(r.expire(), 0, "nor before its deadline");
+        r.advance(Duration::from_secs(2) + Duration::from_millis(r.tick_ms.load(Relaxed)));
+        assert_eq!(r.expire(), 1, "and it is stopped once the deadline has passed");
+        r.remove(&reg);
+    }
+
+    #[test]
+    fn deadlines_and_ages_across_the_32_bit_wrap() {
+        let r = Registry::new(Duration::from_secs(3600));
+        // Ten seconds before 2^32 ms (49.7 days), where a u32 clock saturated.
+        r.advance(Duration::from_millis(u32::MAX as u64 - 10_000));
+        let (reg, _h) = task(&r, Duration::from_secs(30));
+        r.advance(Duration::from_secs(20));
+        assert_eq!(r.expire(), 0, "still 10 s to go after the wrap");
+        let sites = r.sites(None, &[]);
+        assert_eq!(sites[0].oldest.as_secs(), 20, "the age is counted across the wrap");
+        assert_eq!(r.flag_old(), 0, "20 s is not past a 1 h threshold");
+        r.advance(Duration::from_secs(12));
+        assert_eq!(r.expire(), 1);
+        r.remove(&reg);
     }
 
     #[test]

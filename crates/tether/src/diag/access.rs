@@ -10,10 +10,17 @@ use crate::{Context, Handler, HandlerFuture};
 /// body that says nothing about the process.
 #[derive(Clone)]
 pub enum DebugAccess {
-    /// Only peers on the loopback interface (`127.0.0.0/8`, `::1`), judged by the socket
-    /// peer address — never by `X-Forwarded-For`. The default.
+    /// Only clients on the loopback interface (`127.0.0.0/8`, `::1`). The default.
+    ///
+    /// Judged by the socket peer, unless the peer is one of the engine's
+    /// [`trusted_proxies`](crate::Engine::trusted_proxies): then the request came through a
+    /// proxy on this host, the peer says nothing about the client, and the forwarded
+    /// client is judged instead. It must be named by a forwarding header and be on
+    /// loopback itself; a request from a trusted proxy without one is refused. Forwarding
+    /// headers from untrusted peers are never read.
     Loopback,
-    /// Requests carrying `Authorization: Bearer <token>` (compared in constant time).
+    /// Requests carrying `Authorization: Bearer <token>` (compared in constant time; the
+    /// scheme name in any case).
     Bearer(String),
     /// Everyone. Only behind something else that guards the routes.
     AllowAll,
@@ -43,11 +50,22 @@ impl DebugAccess {
     fn allows(&self, c: &Context) -> bool {
         match self {
             DebugAccess::AllowAll => true,
-            DebugAccess::Loopback => c.remote_addr().is_some_and(|a| is_loopback(a.ip())),
+            DebugAccess::Loopback => {
+                let Some(peer) = c.remote_addr().map(|a| a.ip()) else { return false };
+                let proxies = c.shared.as_deref().map(|s| &s.settings.proxies);
+                match proxies {
+                    Some(p) if p.trusts(peer) => {
+                        let forwarded = p.headers.iter().any(|h| c.request_headers().contains_key(h));
+                        forwarded && c.client_ip().is_some_and(is_loopback)
+                    }
+                    _ => is_loopback(peer),
+                }
+            }
             DebugAccess::Bearer(token) => c
-                .get_header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes())),
+                .request_headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| bearer_token(v.as_bytes()))
+                .is_some_and(|given| constant_time_eq(given, token.as_bytes())),
         }
     }
 }
@@ -59,13 +77,17 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// Compares without an early exit, so the time taken does not tell how much matched.
+/// The token of `Bearer <token>`, the scheme name in any case (RFC 9110 §11.1).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then(|| token.trim_ascii())
+}
+
+/// Compares in constant time (`subtle`), so the time taken does not tell how much of a
+/// secret matched. Lengths that differ answer at once: a secret's length is not secret.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
-    for (i, &x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 impl Handler for DebugAccess {
@@ -91,6 +113,19 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
         assert!(constant_time_eq(b"", b""));
+        // The old hand-written compare folded the length into 16 bits: 65,536 bytes
+        // longer still compared equal.
+        let long = vec![b'a'; 65_536 + 3];
+        assert!(!constant_time_eq(b"aaa", &long));
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"BEARER  abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bear"), None);
     }
 
     #[test]

@@ -1,22 +1,34 @@
 //! `cache(ttl)`: a response cache for GET, bounded in time and in bytes (moka).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use headers::CacheControl;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::handler::HandlerFuture;
 use crate::{Context, Handler};
 
-/// Caches `200 OK` answers to `GET` (and serves `HEAD` from them) by path and query, for
-/// `ttl`, in at most [`max_bytes`](ResponseCache::max_bytes) (64 MiB by default). A hit
-/// is answered from memory with `X-Cache: HIT` and the rest of the chain does not run;
-/// a miss runs it and says `X-Cache: MISS`.
+/// Caches `200 OK` answers to `GET` (and serves `HEAD` from them) by host, path and
+/// query, for `ttl` (or the response's shorter `max-age` / `s-maxage`), in at most
+/// [`max_bytes`](ResponseCache::max_bytes) (64 MiB by default). A hit is answered from
+/// memory with `X-Cache: HIT` and the rest of the chain does not run; a miss runs it and
+/// says `X-Cache: MISS`.
 ///
-/// Not cached: other statuses, streamed bodies, bodies over
-/// [`max_body`](ResponseCache::max_body) (1 MiB), and responses with `Set-Cookie`,
-/// `Vary`, or `Cache-Control: private` / `no-store` — they are about one client.
+/// A shared cache must not hand one user's answer to another (RFC 9111 §3, §3.5), so:
+///
+/// - the answer to a request with `Authorization` or `Cookie` is stored only when the
+///   response says `Cache-Control: public` or `s-maxage`, and such a request is served
+///   only entries that said so;
+/// - not stored: other statuses, streamed bodies, bodies over
+///   [`max_body`](ResponseCache::max_body) (1 MiB), responses with `Set-Cookie` or
+///   `Vary`, and `Cache-Control` with `private`, `no-store`, `no-cache`, a zero
+///   `max-age`, or a value that does not parse. Directives are read by a real parser
+///   (the `headers` crate), in any case.
+///
+/// A request's own `Cache-Control` is not obeyed: a client cannot make the server do the
+/// work the cache saves.
 ///
 /// Every entry expires and the whole is bounded: the cache that grows with every new
 /// URL (the seed's leak: a map without TTL) cannot be built with it.
@@ -38,6 +50,10 @@ pub fn cache(ttl: Duration) -> ResponseCache {
 struct Entry {
     headers: HeaderMap,
     body: Bytes,
+    /// When a shorter `max-age` / `s-maxage` than the cache's ttl runs out.
+    expires: Instant,
+    /// The response said `public` or `s-maxage`: it may answer requests with credentials.
+    shared: bool,
 }
 
 type Store = moka::sync::Cache<String, Arc<Entry>>;
@@ -92,22 +108,80 @@ impl ResponseCache {
         self.store.entry_count()
     }
 
-    fn cacheable(&self, c: &Context) -> bool {
+    /// How long the response may be kept, and whether it may answer requests with
+    /// credentials; `None` when it must not be stored.
+    fn storable(&self, c: &Context, credentials: bool) -> Option<(Duration, bool)> {
         if c.response_status() != StatusCode::OK {
-            return false;
+            return None;
         }
-        let Some(body) = c.response_body().as_bytes() else { return false };
+        let body = c.response_body().as_bytes()?;
         let headers = c.response_headers();
-        let private = headers
-            .get_all(header::CACHE_CONTROL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("private") || v.contains("no-store"));
-        body.len() <= self.max_body
-            && !private
-            && !headers.contains_key(header::SET_COOKIE)
-            && !headers.contains_key(header::VARY)
+        if body.len() > self.max_body
+            || headers.contains_key(header::SET_COOKIE)
+            || headers.contains_key(header::VARY)
+        {
+            return None;
+        }
+        let mut ttl = self.ttl;
+        let mut shared = false;
+        if headers.contains_key(header::CACHE_CONTROL) {
+            // Present but unreadable: better not to guess what it meant.
+            let cc = cache_control(headers)?;
+            if cc.private() || cc.no_store() || cc.no_cache() {
+                return None;
+            }
+            if let Some(age) = cc.s_max_age().or(cc.max_age()) {
+                ttl = ttl.min(age);
+            }
+            shared = cc.public() || cc.s_max_age().is_some();
+        }
+        if ttl.is_zero() || (credentials && !shared) {
+            return None;
+        }
+        Some((ttl, shared))
     }
+}
+
+/// The response's `Cache-Control`, read by the `headers` crate's parser. Directive names
+/// are compared case-insensitively (RFC 9111 §5.2), which that parser does not do, so the
+/// values are lowercased first. The qualified forms `private="field"` and
+/// `no-cache="field"`, which the parser passes over, count as their plain forms: a shared
+/// cache may treat them so, and it is the safe reading. `None` when a value does not parse.
+fn cache_control(headers: &HeaderMap) -> Option<CacheControl> {
+    let lowered: Vec<HeaderValue> = headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .map(|v| HeaderValue::from_bytes(&v.as_bytes().to_ascii_lowercase()))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let qualified = lowered.iter().any(|v| {
+        v.as_bytes().split(|&b| b == b',').any(|d| {
+            let d = d.trim_ascii();
+            d.starts_with(b"private=") || d.starts_with(b"no-cache=")
+        })
+    });
+    if qualified {
+        return Some(CacheControl::new().with_private());
+    }
+    let mut values = lowered.iter();
+    <CacheControl as headers::Header>::decode(&mut values).ok()
+}
+
+/// The request carries credentials: its answer may be about this one user.
+fn has_credentials(c: &Context) -> bool {
+    let h = c.request_headers();
+    h.contains_key(header::AUTHORIZATION) || h.contains_key(header::COOKIE)
+}
+
+/// The cache key: host, path and query. Without the host, one virtual host's answers
+/// would be served for another's.
+fn key(c: &Context) -> String {
+    let host = c.uri().authority().map(|a| a.as_str()).or_else(|| c.get_header("host")).unwrap_or("");
+    let pq = c.uri().path_and_query().map_or_else(|| c.path(), |pq| pq.as_str());
+    let mut key = String::with_capacity(host.len() + pq.len());
+    key.push_str(host);
+    key.push_str(pq);
+    key
 }
 
 static HIT: HeaderValue = HeaderValue::from_static("HIT");
@@ -119,29 +193,37 @@ impl Handler for ResponseCache {
             if c.method() != Method::GET && c.method() != Method::HEAD {
                 return;
             }
-            let key =
-                c.uri().path_and_query().map_or_else(|| c.path().to_owned(), |pq| pq.as_str().to_owned());
+            let key = key(c);
+            let credentials = has_credentials(c);
             if let Some(hit) = self.store.get(&key) {
-                c.abort();
-                c.status(StatusCode::OK);
-                let headers = c.response_headers_mut();
-                for (name, value) in hit.headers.iter() {
-                    headers.insert(name.clone(), value.clone());
+                if hit.expires <= Instant::now() {
+                    self.store.invalidate(&key);
+                } else if hit.shared || !credentials {
+                    c.abort();
+                    c.status(StatusCode::OK);
+                    let headers = c.response_headers_mut();
+                    // Repeated headers (Link, say) come back whole, in their order.
+                    for name in hit.headers.keys() {
+                        headers.remove(name);
+                    }
+                    for (name, value) in hit.headers.iter() {
+                        headers.append(name.clone(), value.clone());
+                    }
+                    headers.insert("x-cache", HIT.clone());
+                    c.set_response_body(hit.body.clone());
+                    return;
                 }
-                headers.insert("x-cache", HIT.clone());
-                c.set_response_body(hit.body.clone());
-                return;
             }
             // Headers set before the cache ran (a request id) belong to this request only.
             let earlier: Vec<header::HeaderName> = c.response_headers().keys().cloned().collect();
             c.next().await;
-            if self.cacheable(c) {
+            if let Some((ttl, shared)) = self.storable(c, credentials) {
                 let body = c.response_body().as_bytes().cloned().unwrap_or_default();
                 let mut headers = HeaderMap::new();
                 for (name, value) in c.response_headers().iter().filter(|(n, _)| !earlier.contains(n)) {
                     headers.append(name.clone(), value.clone());
                 }
-                let entry = Entry { headers, body };
+                let entry = Entry { headers, body, expires: Instant::now() + ttl, shared };
                 self.store.insert(key, Arc::new(entry));
             }
             c.response_headers_mut().insert("x-cache", MISS.clone());

@@ -161,3 +161,24 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
     H1::connect(addr).await.send(req).await
 }
+
+/// Writes `request` as raw bytes on a new connection and reads until the server closes it
+/// or `within` passes; returns what came back as text. For requests a well-behaved client
+/// would refuse to send.
+pub async fn raw(addr: SocketAddr, request: &[u8], within: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(within, stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of header `name` in a raw response's head.
+pub fn raw_header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
