@@ -164,14 +164,15 @@ fn app() -> Engine {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // Logs through a bounded queue and one writer thread: a stalled stdout drops and counts
+    // lines (log_lines_dropped in /debug/vars) instead of stopping the server.
+    tether::log::init();
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
-    match (std::env::var("TLS_CERT"), std::env::var("TLS_KEY")) {
+    let served = match (std::env::var("TLS_CERT"), std::env::var("TLS_KEY")) {
         (Ok(cert), Ok(key)) => app().run_tls(("0.0.0.0", port), cert, key).await,
         _ => app().run(("127.0.0.1", port)).await,
-    }
+    };
+    // Write out the lines still queued (bounded: about a second if stdout is stalled).
+    tether::log::flush();
+    served
 }

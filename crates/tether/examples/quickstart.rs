@@ -137,11 +137,8 @@ fn app() -> Engine {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // Engine::default()'s run installs tether's non-blocking log subscriber (RUST_LOG, else
+    // info): a stalled stdout drops and counts lines instead of stopping the server.
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
     app().run(("127.0.0.1", port)).await
 }

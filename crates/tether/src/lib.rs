@@ -68,6 +68,7 @@ mod group;
 mod handler;
 mod keys;
 mod layer;
+pub mod log;
 pub mod middleware;
 mod mount;
 mod pool;

@@ -34,10 +34,19 @@ impl Engine {
     /// app.run("127.0.0.1:8080").await
     /// # }
     /// ```
+    ///
+    /// An engine from [`Engine::default()`] installs tether's non-blocking log subscriber
+    /// first when the application set none (see [`tether::log`](crate::log)), and flushes
+    /// it at the end.
     pub async fn run(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let logging = self.settings.default_logging && crate::log::init();
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(target: "tether", "listening on http://{}", listener.local_addr()?);
-        self.serve(listener).await
+        let result = self.serve(listener).await;
+        if logging {
+            crate::log::flush();
+        }
+        result
     }
 
     /// Serves on `listener` until SIGINT or SIGTERM, then shuts down gracefully.

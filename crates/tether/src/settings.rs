@@ -17,6 +17,9 @@ pub(crate) struct Settings {
     pub(crate) proxies: crate::client_ip::TrustedProxies,
     /// Limits on multipart uploads.
     pub(crate) uploads: crate::upload::UploadLimits,
+    /// `run` installs tether's non-blocking log subscriber when none is set
+    /// (`Engine::default()`).
+    pub(crate) default_logging: bool,
 }
 
 impl Default for Settings {
@@ -31,6 +34,7 @@ impl Default for Settings {
             metrics: false,
             proxies: Default::default(),
             uploads: Default::default(),
+            default_logging: false,
         }
     }
 }

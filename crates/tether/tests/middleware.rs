@@ -176,6 +176,13 @@ async fn json_logger_writes_one_parsable_line_per_request_with_the_request_id() 
     let b = h1.get("/nope").await;
     server.shutdown().await;
 
+    // The lines reach the writer from the logger's own thread: wait for them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while lines.0.lock().unwrap().iter().filter(|&&b| b == b'\n').count() < 2
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
     let logged: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(logged.len(), 2, "{text}");

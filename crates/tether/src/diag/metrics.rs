@@ -218,6 +218,13 @@ impl Collector for EngineCollector {
             MetricType::Counter,
         )?
         .encode_counter::<NoLabelSet, _, u64>(&t.leaks_flagged.load(Relaxed), None)?;
+        enc.encode_descriptor(
+            "tether_log_lines_dropped",
+            "Log lines dropped because the log output could not keep up.",
+            None,
+            MetricType::Counter,
+        )?
+        .encode_counter::<NoLabelSet, _, u64>(&crate::log::dropped_lines(), None)?;
         Ok(())
     }
 }

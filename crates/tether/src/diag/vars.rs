@@ -49,6 +49,7 @@ fn figures(c: &Context) -> Value {
             "leaks_flagged": t.leaks_flagged.load(Relaxed),
         },
         "runtime": runtime,
+        "log_lines_dropped": crate::log::dropped_lines(),
         "allocator": super::heap::allocator_figures(),
     })
 }

@@ -1,8 +1,9 @@
 //! `json_logger()`: one JSON object per request and line, for Loki, ELK and friends.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
+
+use tracing_appender::non_blocking::NonBlocking;
 
 use serde_json::json;
 
@@ -20,7 +21,9 @@ use crate::{Context, Handler};
 ///
 /// `level` is `error` for 5xx, `warn` for 4xx, else `info`; `request_id` is there when
 /// `request_id()` runs before it; `bytes` when the body's length is known. Each line is
-/// written whole, under a lock, so lines from concurrent requests never interleave.
+/// handed whole to a non-blocking writer ([`tether::log`](crate::log)), so lines from
+/// concurrent requests never interleave and a stalled output never holds up a request:
+/// when its queue is full, lines are dropped and counted (`log_lines_dropped`).
 ///
 /// ```
 /// use tether::middleware::{json_logger, request_id};
@@ -29,13 +32,13 @@ use crate::{Context, Handler};
 /// app.with(request_id()).with(json_logger());
 /// ```
 pub fn json_logger() -> JsonLogger {
-    JsonLogger { out: Arc::new(Mutex::new(Box::new(std::io::stdout()))) }
+    JsonLogger { out: crate::log::writer() }
 }
 
 /// The `json_logger()` middleware and where it writes.
 #[derive(Clone)]
 pub struct JsonLogger {
-    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    out: NonBlocking,
 }
 
 impl std::fmt::Debug for JsonLogger {
@@ -45,9 +48,11 @@ impl std::fmt::Debug for JsonLogger {
 }
 
 impl JsonLogger {
-    /// Writes the lines to `out` instead of standard output (a file, a pipe, a buffer).
+    /// Writes the lines to `out` instead of the process's log sink (a file, a pipe, a
+    /// buffer), through a non-blocking writer of its own
+    /// ([`log::non_blocking`](crate::log::non_blocking)).
     pub fn writer(mut self, out: impl Write + Send + 'static) -> Self {
-        self.out = Arc::new(Mutex::new(Box::new(out)));
+        self.out = crate::log::non_blocking(out, crate::log::DEFAULT_BUFFERED_LINES);
         self
     }
 }
@@ -84,10 +89,8 @@ impl Handler for JsonLogger {
             }
             let mut text = line.to_string();
             text.push('\n');
-            let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                tracing::warn!(target: "tether::access", "json_logger could not write: {e}");
-            }
+            // One write is one queued line; a full queue drops it (and counts it).
+            let _ = self.out.clone().write_all(text.as_bytes());
         })
     }
 }

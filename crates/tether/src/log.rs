@@ -1,0 +1,133 @@
+//! Logs that never hold up a request.
+//!
+//! A log line written straight to standard output blocks the runtime worker that writes it
+//! when nobody reads the other end (a stalled pipe, a full disk, a paused terminal): with
+//! a plain `tracing_subscriber::fmt()` on stdout, a server stops answering, its
+//! diagnostics included, after a few hundred requests. Here every line goes to a bounded
+//! queue that one thread drains; when the queue is full the line is dropped and counted.
+//! The count is `log_lines_dropped` in `/debug/vars` and
+//! `tether_log_lines_dropped_total` in `/metrics`.
+//!
+//! [`Engine::default()`](crate::Engine::default)'s [`run`](crate::Engine::run) installs
+//! this subscriber when the application installed none, so the first run prints its
+//! "listening on" line and the access log as Gin does. To choose the filter or the queue
+//! size, call [`Setup::init`] first:
+//!
+//! ```no_run
+//! tether::log::Setup::new().filter("info,tether::access=warn").buffered_lines(4096).init();
+//! ```
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
+
+/// Lines held for the writer thread before new ones are dropped (default of [`Setup`]).
+pub const DEFAULT_BUFFERED_LINES: usize = 8192;
+
+/// The process's log sink, once made.
+static SINK: OnceLock<NonBlocking> = OnceLock::new();
+/// Flushes the sink when dropped: taken by [`flush`].
+static GUARDS: Mutex<Vec<WorkerGuard>> = Mutex::new(Vec::new());
+/// Drop counters of every non-blocking writer made here.
+static COUNTERS: Mutex<Vec<ErrorCounter>> = Mutex::new(Vec::new());
+
+/// How to log: the filter and the queue size. Build it, then [`init`](Setup::init).
+#[derive(Clone, Debug)]
+pub struct Setup {
+    filter: Option<String>,
+    lines: usize,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup::new()
+    }
+}
+
+impl Setup {
+    /// The defaults: the filter from `RUST_LOG`, else `info`; [`DEFAULT_BUFFERED_LINES`].
+    pub fn new() -> Self {
+        Setup { filter: None, lines: DEFAULT_BUFFERED_LINES }
+    }
+
+    /// A filter in `RUST_LOG` syntax (`info,tether::access=warn`), used instead of
+    /// `RUST_LOG`.
+    pub fn filter(mut self, directives: &str) -> Self {
+        self.filter = Some(directives.to_owned());
+        self
+    }
+
+    /// How many lines may wait for the writer before new ones are dropped (default
+    /// 8,192: a few MiB at most).
+    pub fn buffered_lines(mut self, lines: usize) -> Self {
+        self.lines = lines.max(1);
+        self
+    }
+
+    /// Installs a `tracing` subscriber that writes to standard output through the
+    /// non-blocking sink. False (and nothing changes) when a subscriber was already set.
+    pub fn init(self) -> bool {
+        self.init_with_writer(std::io::stdout())
+    }
+
+    /// As [`init`](Setup::init), writing to `out` instead of standard output. `out` may
+    /// block as it likes: only the writer thread waits for it. [`json_logger`] writes
+    /// through the same sink.
+    ///
+    /// [`json_logger`]: crate::middleware::json_logger
+    pub fn init_with_writer(self, out: impl Write + Send + 'static) -> bool {
+        if tracing::dispatcher::has_been_set() {
+            return false;
+        }
+        let filter = match &self.filter {
+            Some(f) => tracing_subscriber::EnvFilter::new(f),
+            None => tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        };
+        let sink = SINK.get_or_init(|| non_blocking(out, self.lines)).clone();
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink).try_init().is_ok()
+    }
+}
+
+/// Installs the default subscriber (see [`Setup::new`]); false when one was already set.
+pub fn init() -> bool {
+    Setup::new().init()
+}
+
+/// The process's non-blocking sink: what [`init`] writes to, standard output unless
+/// [`Setup::init_with_writer`] chose otherwise first. It implements [`Write`] and
+/// `tracing_subscriber`'s `MakeWriter`; a write never blocks.
+pub fn writer() -> NonBlocking {
+    SINK.get_or_init(|| non_blocking(std::io::stdout(), DEFAULT_BUFFERED_LINES)).clone()
+}
+
+/// Wraps `out` in a non-blocking writer of its own (one thread, `lines` queued at most),
+/// whose dropped lines count in [`dropped_lines`]. Kept flushing until [`flush`].
+pub fn non_blocking(out: impl Write + Send + 'static, lines: usize) -> NonBlocking {
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(lines.max(1))
+        .thread_name("tether-log")
+        .finish(out);
+    lock(&COUNTERS).push(writer.error_counter());
+    lock(&GUARDS).push(guard);
+    writer
+}
+
+/// Lines dropped so far because a writer could not keep up.
+pub fn dropped_lines() -> u64 {
+    lock(&COUNTERS).iter().map(|c| c.dropped_lines() as u64).sum()
+}
+
+/// Writes out what is queued and stops the writer threads: at the end of the program
+/// ([`run`](crate::Engine::run) calls it after shutdown). Lines logged after it are
+/// dropped and counted. Waits about a second at most per writer whose output is stalled.
+pub fn flush() {
+    let guards = std::mem::take(&mut *lock(&GUARDS));
+    drop(guards);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
