@@ -9,6 +9,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use sync_wrapper::SyncWrapper;
 
+use crate::body_guard::{BodyGuard, GuardedBody, Reservation};
+
 /// A boxed error, as bodies and services report them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -146,6 +148,7 @@ impl http_body::Body for Body {
 
 /// Why the request body could not be read.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BodyError {
     /// The body is larger than the limit (answered 413).
     TooLarge {
@@ -154,6 +157,12 @@ pub enum BodyError {
     },
     /// The body could not be read from the client (answered 400).
     Read(BoxError),
+    /// The body arrived slower than `Engine::body_read_timeout` and `body_min_rate` allow
+    /// (answered 408; the connection is closed).
+    TimedOut,
+    /// Bodies held in memory already fill the server's budget (`Engine::body_memory`):
+    /// answered 503, the client may try again.
+    Overloaded,
 }
 
 impl std::fmt::Display for BodyError {
@@ -163,18 +172,40 @@ impl std::fmt::Display for BodyError {
                 write!(f, "request body is larger than the limit of {limit} bytes")
             }
             BodyError::Read(e) => write!(f, "request body could not be read: {e}"),
+            BodyError::TimedOut => f.write_str("request body arrived too slowly"),
+            BodyError::Overloaded => {
+                f.write_str("the server holds too many request bodies in memory; try again later")
+            }
         }
     }
 }
 
-impl std::error::Error for BodyError {}
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BodyError::Read(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
 
 impl BodyError {
-    /// The status this error is answered with: 413 or 400.
+    /// The status this error is answered with: 413, 400, 408 or 503.
     pub fn status(&self) -> http::StatusCode {
         match self {
             BodyError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Read(_) => http::StatusCode::BAD_REQUEST,
+            BodyError::TimedOut => http::StatusCode::REQUEST_TIMEOUT,
+            BodyError::Overloaded => http::StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A read error, told apart: a body that came too slowly is [`BodyError::TimedOut`].
+    pub(crate) fn read(e: BoxError) -> Self {
+        if crate::body_guard::is_timeout(&*e) {
+            BodyError::TimedOut
+        } else {
+            BodyError::Read(e)
         }
     }
 }
@@ -185,21 +216,26 @@ pub(crate) enum RequestBody {
     /// No body, or already taken.
     #[default]
     Empty,
-    /// Straight from hyper's connection.
-    Incoming(SyncWrapper<hyper::body::Incoming>),
+    /// Straight from hyper's connection, with its pace rules and memory budgets.
+    Incoming(SyncWrapper<GuardedBody>),
     /// Any other body (from `into_service`).
     Boxed(Stream),
-    /// Read into memory; kept so that a second read sees the same bytes.
-    Buffered(Bytes),
+    /// Read into memory; kept so that a second read sees the same bytes. The reservation
+    /// (for a body from a connection) holds its bytes against the memory budgets.
+    Buffered {
+        bytes: Bytes,
+        /// Held for its drop.
+        _reservation: Option<Reservation>,
+    },
 }
 
 impl RequestBody {
-    pub(crate) fn incoming(body: hyper::body::Incoming) -> Self {
+    pub(crate) fn incoming(body: hyper::body::Incoming, guard: &BodyGuard) -> Self {
         use http_body::Body as _;
         if body.is_end_stream() {
             return RequestBody::Empty;
         }
-        RequestBody::Incoming(SyncWrapper::new(body))
+        RequestBody::Incoming(SyncWrapper::new(GuardedBody::new(body, guard)))
     }
 
     pub(crate) fn boxed<B>(body: B) -> Self
@@ -221,53 +257,91 @@ impl RequestBody {
         limit: usize,
         content_length: Option<u64>,
     ) -> Result<Bytes, BodyError> {
-        if let RequestBody::Buffered(b) = self {
-            return Ok(b.clone());
+        if let RequestBody::Buffered { bytes, .. } = self {
+            return Ok(bytes.clone());
         }
         if content_length.is_some_and(|n| n > limit as u64) {
             // Refuse before reading a byte.
             *self = RequestBody::Empty;
             return Err(BodyError::TooLarge { limit });
         }
-        let bytes = match std::mem::take(self) {
-            RequestBody::Empty | RequestBody::Buffered(_) => Bytes::new(),
-            RequestBody::Incoming(b) => collect_limited(b.into_inner(), limit, |e| Box::new(e)).await?,
-            RequestBody::Boxed(b) => collect_limited(b.into_inner(), limit, |e| e).await?,
+        let (bytes, reservation) = match std::mem::take(self) {
+            RequestBody::Empty | RequestBody::Buffered { .. } => (Bytes::new(), None),
+            RequestBody::Incoming(b) => {
+                let body = b.into_inner();
+                let mut reservation = body.budgets.reserve();
+                let bytes = collect_limited(body, limit, content_length, Some(&mut reservation)).await?;
+                (bytes, Some(reservation))
+            }
+            RequestBody::Boxed(b) => {
+                (collect_limited(b.into_inner(), limit, content_length, None).await?, None)
+            }
         };
-        *self = RequestBody::Buffered(bytes.clone());
+        *self = RequestBody::Buffered { bytes: bytes.clone(), _reservation: reservation };
         Ok(bytes)
     }
 }
 
-/// Reads `body` to its end, refusing more than `limit` bytes. A body that arrives in one
-/// chunk is returned without a copy.
-///
-/// The error conversion is a plain function rather than an `Into<BoxError>` bound: such a
-/// bound inside a handler's future trips rustc's higher-ranked `Send` inference
-/// ("implementation of `From` is not general enough").
-async fn collect_limited<B>(body: B, limit: usize, err: fn(B::Error) -> BoxError) -> Result<Bytes, BodyError>
+/// Reads `body` to its end, refusing more than `limit` bytes and, with a reservation,
+/// more than the memory budgets allow. A body that arrives in one chunk is returned
+/// without a copy; one in many chunks goes into a buffer sized by its declared length, so
+/// that growing it never holds twice the body.
+async fn collect_limited<B>(
+    body: B,
+    limit: usize,
+    declared: Option<u64>,
+    reservation: Option<&mut Reservation>,
+) -> Result<Bytes, BodyError>
 where
-    B: http_body::Body<Data = Bytes>,
+    B: http_body::Body<Data = Bytes, Error = BoxError>,
 {
+    let declared = declared.map_or(0, |n| n.min(limit as u64) as usize);
+    let mut budget = Charge { reservation, charged: 0 };
+    // A declared length is charged before a byte is read: a full budget refuses at once.
+    budget.up_to(declared)?;
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut rest = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Read(err(e)))?;
+        let frame = frame.map_err(BodyError::read)?;
         let Ok(data) = frame.into_data() else { continue };
         let so_far = if rest.is_empty() { first.as_ref().map_or(0, Bytes::len) } else { rest.len() };
         if so_far + data.len() > limit {
             return Err(BodyError::TooLarge { limit });
         }
+        budget.up_to(so_far + data.len())?;
         match &first {
             None => first = Some(data),
             Some(f) => {
                 if rest.is_empty() {
+                    rest.reserve(declared.max(f.len() + data.len()));
                     rest.extend_from_slice(f);
                 }
                 rest.extend_from_slice(&data);
+                // The buffer's growth is memory held too.
+                budget.up_to(rest.capacity())?;
             }
         }
     }
     Ok(if rest.is_empty() { first.unwrap_or_default() } else { rest.freeze() })
+}
+
+/// What one body being read has taken from the memory budgets so far.
+struct Charge<'a> {
+    reservation: Option<&'a mut Reservation>,
+    charged: usize,
+}
+
+impl Charge<'_> {
+    /// Makes sure `total` bytes are charged, or fails with `Overloaded`.
+    fn up_to(&mut self, total: usize) -> Result<(), BodyError> {
+        let Some(reservation) = self.reservation.as_deref_mut() else { return Ok(()) };
+        if total > self.charged {
+            if !reservation.grow(total - self.charged) {
+                return Err(BodyError::Overloaded);
+            }
+            self.charged = total;
+        }
+        Ok(())
+    }
 }

@@ -166,17 +166,94 @@ impl Engine {
         self
     }
 
-    /// How long a new connection may take to deliver its first request head before it is
-    /// closed. Default is 10 seconds.
+    /// How long a request head may take to arrive before the connection is closed: the
+    /// first one from when the connection opens, a later one on a kept-alive HTTP/1.1
+    /// connection from its first byte. Checked ten times a second. Default is 10 seconds.
     pub fn header_read_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.settings.header_read_timeout = timeout;
         self
     }
 
-    /// How long a connection may sit idle between requests (including while the next
-    /// request's head trickles in) before it is closed. Default is 60 seconds.
+    /// How long a connection may sit idle between requests before it is closed (a next
+    /// head that has begun to arrive has the header timeout instead). Default is 60
+    /// seconds.
     pub fn keep_alive_timeout(&mut self, timeout: Duration) -> &mut Self {
         self.settings.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// How long a handler waits for the request body, counted from its first read, before
+    /// the read fails with [`BodyError::TimedOut`](crate::BodyError::TimedOut) (answered
+    /// 408, and the connection is closed). Every byte received earns more time at
+    /// [`body_min_rate`](Self::body_min_rate), so a large upload at a fair pace is never
+    /// cut, while one byte every few seconds is. Default is 30 seconds.
+    pub fn body_read_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.body_read_timeout = timeout;
+        self
+    }
+
+    /// The slowest pace, in bytes per second, at which a request body earns time past
+    /// [`body_read_timeout`](Self::body_read_timeout). 0 gives none: the whole body must
+    /// arrive within the timeout. Default is 1,024 (1 KiB/s).
+    pub fn body_min_rate(&mut self, bytes_per_second: u32) -> &mut Self {
+        self.settings.body_min_rate = bytes_per_second;
+        self
+    }
+
+    /// The most bytes of request bodies held in memory at once, by the whole server and
+    /// by one connection (an HTTP/2 connection carries many requests). A body read past
+    /// either fails with [`BodyError::Overloaded`](crate::BodyError::Overloaded), answered
+    /// 503. Each is raised to at least [`body_limit`](Self::body_limit). Defaults are
+    /// 64 MiB and 8 MiB.
+    pub fn body_memory(&mut self, total: usize, per_connection: usize) -> &mut Self {
+        self.settings.body_memory = total;
+        self.settings.body_memory_per_connection = per_connection;
+        self
+    }
+
+    /// How long a response may wait on a client that does not read it (no byte written to
+    /// the socket) before the connection is closed. Default is 30 seconds.
+    pub fn write_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.settings.write_timeout = timeout;
+        self
+    }
+
+    /// The largest request head: the request line and headers of HTTP/1.1 (hyper's read
+    /// buffer; at least 8 KiB), the header list of HTTP/2. Past it, HTTP/1.1 answers 431
+    /// and HTTP/2 refuses the stream. Default is 32 KiB (Node allows 16 KiB, nginx 8 KiB
+    /// per header line): every connection may hold that much while its head arrives, so
+    /// 4,000 unfinished heads hold at most 128 MiB.
+    pub fn max_header_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.settings.max_header_bytes = bytes.max(8 * 1024);
+        self
+    }
+
+    /// The most header fields in an HTTP/1.1 request; past it, 431. Default is 100.
+    pub fn max_headers(&mut self, count: usize) -> &mut Self {
+        self.settings.max_headers = count.max(1);
+        self
+    }
+
+    /// The most requests open at once on one HTTP/2 connection. Default is 128 (nginx's
+    /// default).
+    pub fn http2_max_concurrent_streams(&mut self, streams: u32) -> &mut Self {
+        self.settings.h2_max_streams = streams.max(1);
+        self
+    }
+
+    /// HTTP/2 flow-control windows: how many bytes of a request body one stream, and one
+    /// connection, may send ahead of the handler reading them. Defaults are 256 KiB and
+    /// 1 MiB.
+    pub fn http2_windows(&mut self, stream: u32, connection: u32) -> &mut Self {
+        self.settings.h2_stream_window = stream;
+        self.settings.h2_connection_window = connection;
+        self
+    }
+
+    /// How often an idle HTTP/2 connection is pinged; one that does not answer within the
+    /// same time is closed. `None` turns pings off. Default is 20 seconds.
+    pub fn http2_keep_alive(&mut self, interval: Option<Duration>) -> &mut Self {
+        self.settings.h2_keep_alive = interval;
         self
     }
 
@@ -318,11 +395,12 @@ impl Engine {
                 no_route,
                 no_method,
                 state: self.state,
-                settings: self.settings,
                 stats: Stats::default(),
                 hub,
                 started: std::time::Instant::now(),
                 metrics,
+                body_budget: Arc::new(self.settings.process_body_budget()),
+                settings: self.settings,
             }
         })
     }
@@ -341,6 +419,8 @@ pub(crate) struct Shared {
     pub(crate) started: std::time::Instant,
     /// Per-route figures, when `/metrics` is mounted.
     pub(crate) metrics: Option<Metrics>,
+    /// Bytes of request bodies the server holds in memory.
+    pub(crate) body_budget: Arc<crate::body_guard::Budget>,
 }
 
 impl Shared {

@@ -56,6 +56,7 @@
 
 mod binding;
 mod body;
+mod body_guard;
 mod client_ip;
 mod connection;
 mod context;
@@ -81,8 +82,10 @@ pub mod sse;
 mod state;
 pub mod testing;
 mod tls;
+mod transport;
 mod upload;
 mod validation;
+mod watch;
 
 pub use binding::{BindError, Source};
 pub use body::{Body, BodyError, BoxError};

@@ -128,7 +128,7 @@ fn http_request(c: &mut Context, uri: http::Uri) -> Request<Body> {
     let limit = c.req.shared.as_deref().map_or(usize::MAX, |s| s.settings.body_limit);
     let body = match std::mem::take(&mut c.req.body) {
         RequestBody::Empty => Body::empty(),
-        RequestBody::Buffered(bytes) => Body::from(bytes),
+        RequestBody::Buffered { bytes, .. } => Body::from(bytes),
         RequestBody::Incoming(b) => Body::from_stream(http_body_util::Limited::new(b.into_inner(), limit)),
         RequestBody::Boxed(b) => Body::from_stream(http_body_util::Limited::new(b.into_inner(), limit)),
     };

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 
-use crate::connection::{self, Connections};
+use crate::connection;
+use crate::watch::Connections;
 use crate::Engine;
 
 /// What graceful shutdown had to cut off when its deadline passed. All zero when every

@@ -97,13 +97,14 @@ impl TetherService {
         }
         let (head, body) = req.into_parts();
         let remote = self.remote.or_else(|| head.extensions.get::<SocketAddr>().copied());
-        let body = request_body(body);
+        let body = request_body(body, &self.shared);
         Box::pin(dispatch(self.shared.clone(), head, body, remote).map(Ok))
     }
 }
 
-/// hyper's own body goes in as it is; any other body is boxed.
-fn request_body<B>(body: B) -> RequestBody
+/// hyper's own body goes in with its pace rules and the server's memory budget (a service
+/// does not know the connection); any other body is boxed.
+fn request_body<B>(body: B, shared: &Shared) -> RequestBody
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -111,7 +112,8 @@ where
     let mut slot = Some(body);
     let any: &mut dyn std::any::Any = &mut slot;
     if let Some(incoming) = any.downcast_mut::<Option<hyper::body::Incoming>>() {
-        return RequestBody::incoming(incoming.take().expect("just put there"));
+        let guard = shared.settings.body_guard(&shared.body_budget, false);
+        return RequestBody::incoming(incoming.take().expect("just put there"), &guard);
     }
     RequestBody::boxed(slot.take().expect("just put there"))
 }

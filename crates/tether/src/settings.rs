@@ -8,6 +8,19 @@ pub(crate) struct Settings {
     pub(crate) body_limit: usize,
     pub(crate) header_read_timeout: Duration,
     pub(crate) keep_alive_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
+    /// Bytes per second a body must keep up after `body_read_timeout`'s head start.
+    pub(crate) body_min_rate: u32,
+    /// Bytes of request bodies held in memory by the whole server, and by one connection.
+    pub(crate) body_memory: usize,
+    pub(crate) body_memory_per_connection: usize,
+    pub(crate) write_timeout: Duration,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) h2_max_streams: u32,
+    pub(crate) h2_stream_window: u32,
+    pub(crate) h2_connection_window: u32,
+    pub(crate) h2_keep_alive: Option<Duration>,
     pub(crate) max_connections: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) http2: bool,
@@ -28,6 +41,17 @@ impl Default for Settings {
             body_limit: 2 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+            body_min_rate: 1024,
+            body_memory: 64 * 1024 * 1024,
+            body_memory_per_connection: 8 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            h2_max_streams: 128,
+            h2_stream_window: 256 * 1024,
+            h2_connection_window: 1024 * 1024,
+            h2_keep_alive: Some(Duration::from_secs(20)),
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
             http2: true,
@@ -36,5 +60,31 @@ impl Default for Settings {
             uploads: Default::default(),
             default_logging: false,
         }
+    }
+}
+
+impl Settings {
+    /// The pace rules and budgets for request bodies: the server's budget, and a fresh
+    /// one for a connection when `connection` is true. Each budget fits at least one body
+    /// at the body limit.
+    pub(crate) fn body_guard(
+        &self,
+        process: &std::sync::Arc<crate::body_guard::Budget>,
+        connection: bool,
+    ) -> crate::body_guard::BodyGuard {
+        use crate::body_guard::{BodyGuard, BodyRules, Budget, Budgets};
+        let per_connection = self.body_memory_per_connection.max(self.body_limit);
+        BodyGuard {
+            rules: BodyRules::new(self.body_read_timeout, self.body_min_rate),
+            budgets: Budgets {
+                process: process.clone(),
+                connection: connection.then(|| std::sync::Arc::new(Budget::new(per_connection))),
+            },
+        }
+    }
+
+    /// The budget every request body of the server shares.
+    pub(crate) fn process_body_budget(&self) -> crate::body_guard::Budget {
+        crate::body_guard::Budget::new(self.body_memory.max(self.body_limit))
     }
 }

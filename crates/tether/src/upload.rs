@@ -329,6 +329,9 @@ fn multer_error(e: multer::Error) -> UploadError {
         multer::Error::StreamSizeExceeded { limit } => {
             too_large(format!("the upload is larger than {limit} bytes"))
         }
+        multer::Error::StreamReadFailed(e) if crate::body_guard::is_timeout(&*e) => {
+            UploadError::new(StatusCode::REQUEST_TIMEOUT, "the upload arrived too slowly")
+        }
         other => UploadError::new(StatusCode::BAD_REQUEST, format!("malformed multipart body: {other}")),
     }
 }
@@ -340,10 +343,8 @@ fn body_stream(
     use http_body_util::BodyDataStream;
     match body {
         RequestBody::Empty => futures_util::stream::empty().boxed(),
-        RequestBody::Buffered(bytes) => futures_util::stream::once(async move { Ok(bytes) }).boxed(),
-        RequestBody::Incoming(b) => {
-            BodyDataStream::new(b.into_inner()).map(|r| r.map_err(|e| Box::new(e) as crate::BoxError)).boxed()
-        }
+        RequestBody::Buffered { bytes, .. } => futures_util::stream::once(async move { Ok(bytes) }).boxed(),
+        RequestBody::Incoming(b) => BodyDataStream::new(b.into_inner()).boxed(),
         RequestBody::Boxed(b) => BodyDataStream::new(b.into_inner()).boxed(),
     }
 }

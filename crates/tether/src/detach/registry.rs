@@ -501,7 +501,9 @@ mod tests {
         assert_eq!(r.shortest_timeout_ms.load(Relaxed), 20);
         r.remove(&short);
         r.expire();
-        assert_eq!(r.shortest_timeout_ms.load(Relaxed), 30_000, "back to the live tasks' shortest");
+        // Within a tick of 30 s: the watchdog may have changed its tick since the add.
+        let cadence = r.shortest_timeout_ms.load(Relaxed);
+        assert!((29_000..=30_000).contains(&cadence), "back to the live tasks' shortest: {cadence}");
         r.remove(&long);
         r.expire();
         assert_eq!(r.shortest_timeout_ms.load(Relaxed), u64::MAX);

@@ -174,13 +174,18 @@ impl Collector for EngineCollector {
         let stats = &shared.stats;
         let hub = &shared.hub;
         let (live_copies, live_tasks) = hub.registry.live();
-        let gauges: [(&str, &str, i64); 5] = [
+        let gauges: [(&str, &str, i64); 6] = [
             (
                 "tether_http_requests_in_flight",
                 "Requests being handled.",
                 stats.in_flight.load(Relaxed) as i64,
             ),
             ("tether_http_connections_open", "Open connections.", stats.connections.load(Relaxed) as i64),
+            (
+                "tether_http_body_bytes_buffered",
+                "Bytes of request bodies held in memory (against the body_memory budget).",
+                shared.body_budget.used() as i64,
+            ),
             ("tether_live_copies", "Context copies alive (outside tasks).", live_copies as i64),
             ("tether_live_tasks", "Tracked tasks alive.", live_tasks as i64),
             (

@@ -34,6 +34,7 @@ fn figures(c: &Context) -> Value {
             "connections_open": stats.connections.load(Relaxed),
             "requests_in_flight": stats.in_flight.load(Relaxed),
             "requests_served": stats.served.load(Relaxed),
+            "body_bytes_buffered": shared.body_budget.used(),
         },
         "detach": {
             "live_copies": live_copies,

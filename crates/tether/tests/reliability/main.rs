@@ -9,3 +9,4 @@ mod support;
 mod cache;
 mod debug_behind_proxy;
 mod redirects;
+mod slow_clients;
