@@ -106,11 +106,16 @@ impl Engine {
                 _ = &mut signal => break,
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
+                    Err(e) if is_connection_error(&e) => continue,
                     Err(e) => {
-                        // Out of file descriptors and the like: say so, breathe, go on.
-                        tracing::warn!(target: "tether", error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                        // Out of file descriptors and the like: say so once a second, not
+                        // twenty times, and give the open connections time to close.
+                        tracing::warn!(target: "tether", error = %e, "accept failed; retrying in 1 s");
+                        tokio::select! {
+                            biased;
+                            _ = &mut signal => break,
+                            _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                        }
                     }
                 },
             };
@@ -165,6 +170,20 @@ impl Engine {
     }
 }
 
+/// How long the accept loop waits after an accept error that is not one connection's
+/// (out of file descriptors, out of memory): the condition lasts, and a tight loop of
+/// warnings would only fill the log.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// An accept error that concerns one connection only (it was reset before we took it):
+/// the next accept may well succeed at once.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}
+
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -186,5 +205,18 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!(target: "tether", "SIGINT received"),
         _ = term => tracing::info!(target: "tether", "SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_connections_errors_skip_the_backoff() {
+        assert!(is_connection_error(&io::Error::from(io::ErrorKind::ConnectionAborted)));
+        // EMFILE: the process is out of file descriptors, and will be for a while.
+        assert!(!is_connection_error(&io::Error::from_raw_os_error(24)));
+        assert!(ACCEPT_BACKOFF >= Duration::from_secs(1));
     }
 }
