@@ -82,8 +82,9 @@ pub struct Request {
     request_token: OnceLock<CancellationToken>,
     pub(crate) shared: Option<Arc<Shared>>,
     pub(crate) chain: ChainRef,
-    /// The multipart form, once read (its temporary files go when it is dropped).
-    pub(crate) form: Option<Arc<crate::upload::MultipartForm>>,
+    /// The multipart form once read, or why it could not be (its temporary files go
+    /// when it is dropped).
+    pub(crate) form: Option<crate::upload::FormRead>,
 }
 
 impl std::ops::Deref for Context {

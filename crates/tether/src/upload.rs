@@ -13,6 +13,7 @@ use http::StatusCode;
 use tokio::io::AsyncWriteExt;
 
 use crate::body::RequestBody;
+use crate::body_guard::Reservation;
 use crate::Context;
 
 /// Limits on uploads, set with [`Engine::upload_limits`](crate::Engine::upload_limits).
@@ -21,18 +22,21 @@ pub struct UploadLimits {
     pub(crate) max_file: u64,
     pub(crate) max_total: u64,
     pub(crate) in_memory: usize,
+    pub(crate) max_memory: usize,
     pub(crate) max_fields: usize,
     pub(crate) dir: Option<PathBuf>,
 }
 
 impl Default for UploadLimits {
     /// Files up to 32 MiB, 64 MiB per request, 256 KiB kept in memory per file (more goes
-    /// to a temporary file), 1,000 parts, temporary files in the system's temp dir.
+    /// to a temporary file), 4 MiB in memory per request (text fields and small files
+    /// together), 1,000 parts, temporary files in the system's temp dir.
     fn default() -> Self {
         UploadLimits {
             max_file: 32 << 20,
             max_total: 64 << 20,
             in_memory: 256 << 10,
+            max_memory: 4 << 20,
             max_fields: 1000,
             dir: None,
         }
@@ -58,6 +62,15 @@ impl UploadLimits {
         self
     }
 
+    /// The most bytes one request's form keeps in memory: text fields and the files under
+    /// the per-file threshold together (Gin's `MaxMultipartMemory`). Past it a file goes to
+    /// a temporary file, and a text field is refused with `413`. The bytes also count
+    /// against the server's body memory (`Engine::body_memory`): past that, `503`.
+    pub fn max_memory(mut self, bytes: usize) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
     /// The most parts (fields and files) in one form; past it, `413`.
     pub fn max_fields(mut self, parts: usize) -> Self {
         self.max_fields = parts;
@@ -72,7 +85,7 @@ impl UploadLimits {
 }
 
 /// Why an upload could not be read: a clear status and message to answer with.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct UploadError {
     status: StatusCode,
     message: String,
@@ -83,7 +96,8 @@ impl UploadError {
         UploadError { status, message: message.into() }
     }
 
-    /// `400` (not a form, malformed, no such file), `413` (over a limit), or `500` (the
+    /// `400` (not a form, malformed, no such file), `408` (the body came too slowly),
+    /// `413` (over a limit), `503` (the server's body memory is full) or `500` (the
     /// temporary file could not be written).
     pub fn status(&self) -> StatusCode {
         self.status
@@ -164,6 +178,18 @@ impl UploadedFile {
     }
 }
 
+/// A form read, or the error that stopped it: a second read answers the same.
+#[derive(Debug)]
+pub(crate) enum FormRead {
+    /// The form, and its in-memory bytes held against the server's budget until the
+    /// request ends.
+    Read {
+        form: Arc<MultipartForm>,
+        _reservation: Option<Reservation>,
+    },
+    Failed(UploadError),
+}
+
 /// A parsed `multipart/form-data` body: text fields and files, by field name.
 #[derive(Clone, Debug, Default)]
 pub struct MultipartForm {
@@ -187,7 +213,7 @@ impl MultipartForm {
 
 impl Context {
     /// Reads the request's `multipart/form-data` body (once; later calls return the same
-    /// form) under the engine's [`UploadLimits`].
+    /// form, or the same error) under the engine's [`UploadLimits`].
     ///
     /// ```
     /// async fn upload(c: &mut tether::Context) {
@@ -201,12 +227,26 @@ impl Context {
     /// }
     /// ```
     pub async fn multipart_form(&mut self) -> Result<Arc<MultipartForm>, UploadError> {
-        if let Some(form) = &self.req.form {
-            return Ok(form.clone());
+        match &self.req.form {
+            Some(FormRead::Read { form, .. }) => return Ok(form.clone()),
+            Some(FormRead::Failed(e)) => return Err(e.clone()),
+            None => {}
         }
-        let form = Arc::new(self.read_form().await?);
-        self.req.form = Some(form.clone());
-        Ok(form)
+        let mut reservation = match &mut self.req.body {
+            RequestBody::Incoming(body) => Some(body.get_mut().budgets.reserve()),
+            _ => None,
+        };
+        match self.read_form(reservation.as_mut()).await {
+            Ok(form) => {
+                let form = Arc::new(form);
+                self.req.form = Some(FormRead::Read { form: form.clone(), _reservation: reservation });
+                Ok(form)
+            }
+            Err(e) => {
+                self.req.form = Some(FormRead::Failed(e.clone()));
+                Err(e)
+            }
+        }
     }
 
     /// The first file in the form field `name` (Gin's `c.FormFile`).
@@ -244,7 +284,10 @@ impl Context {
         }
     }
 
-    async fn read_form(&mut self) -> Result<MultipartForm, UploadError> {
+    async fn read_form(
+        &mut self,
+        mut reservation: Option<&mut Reservation>,
+    ) -> Result<MultipartForm, UploadError> {
         let limits = self.req.shared.as_deref().map(|s| s.settings.uploads.clone()).unwrap_or_default();
         let content_type = self.get_header("content-type").unwrap_or_default();
         let boundary = multer::parse_boundary(content_type).map_err(|_| {
@@ -263,6 +306,23 @@ impl Context {
         let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
         let mut form = MultipartForm::default();
         let mut parts = 0;
+        // Bytes of this form kept in memory, against `max_memory` and the server's budget.
+        let mut in_memory = 0usize;
+        let mut keep = |n: usize, in_memory: &mut usize| -> Result<bool, UploadError> {
+            if *in_memory + n > limits.max_memory {
+                return Ok(false);
+            }
+            if let Some(r) = reservation.as_deref_mut() {
+                if !r.grow(n) {
+                    return Err(UploadError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server holds too many uploads in memory; try again later",
+                    ));
+                }
+            }
+            *in_memory += n;
+            Ok(true)
+        };
         while let Some(mut field) = multipart.next_field().await.map_err(multer_error)? {
             parts += 1;
             if parts > limits.max_fields {
@@ -273,6 +333,12 @@ impl Context {
             let content_type = field.content_type().map(|m| m.to_string());
             if filename.is_none() {
                 let text = field.text().await.map_err(multer_error)?;
+                if !keep(text.len(), &mut in_memory)? {
+                    return Err(too_large(format!(
+                        "the form's text fields are larger than {} bytes",
+                        limits.max_memory
+                    )));
+                }
                 form.values.entry(name).or_default().push(text);
                 continue;
             }
@@ -281,7 +347,11 @@ impl Context {
             let mut size = 0u64;
             while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
                 size += chunk.len() as u64;
-                if spilled.is_none() && memory.len() + chunk.len() > limits.in_memory {
+                let spill = spilled.is_none()
+                    && (memory.len() + chunk.len() > limits.in_memory || !keep(chunk.len(), &mut in_memory)?);
+                if spill {
+                    // What this file had kept in memory goes to disk with it.
+                    in_memory -= memory.len();
                     let temp = match &limits.dir {
                         Some(dir) => tempfile::NamedTempFile::new_in(dir),
                         None => tempfile::NamedTempFile::new(),

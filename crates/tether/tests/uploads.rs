@@ -208,3 +208,56 @@ async fn a_panic_or_a_client_gone_mid_upload_leaves_no_temporary_file() {
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn the_whole_form_has_one_memory_budget() {
+    let dir = temp_dir("memory");
+    let mut app = Engine::new();
+    // Each file under the 1 KiB threshold, but three of them pass the 2 KiB budget.
+    app.upload_limits(UploadLimits::default().in_memory(1024).max_memory(2048).dir(&dir));
+    app.post("/files", async |c: &mut Context| match c.multipart_form().await {
+        Ok(form) => {
+            let on_disk: Vec<bool> = form.files["f"].iter().map(|f| f.temp_path().is_some()).collect();
+            c.json(200, &serde_json::json!({ "on_disk": on_disk }))
+        }
+        Err(e) => c.json(e.status(), &e.to_json()),
+    });
+    app.post("/text", async |c: &mut Context| match c.multipart_form().await {
+        Ok(form) => c.string(200, form.values.len().to_string()),
+        Err(e) => c.json(e.status(), &e.to_json()),
+    });
+    let server = Server::start(app).await;
+    let mut h1 = H1::connect(server.addr).await;
+    let part = vec![b'x'; 900];
+    let files = multipart(&[("f", Some("1"), &part), ("f", Some("2"), &part), ("f", Some("3"), &part)]);
+    let reply = h1.send(post("/files", files)).await;
+    assert_eq!(reply.json()["on_disk"], serde_json::json!([false, false, true]), "the third went to disk");
+    assert_eq!(files_in(&dir), 0);
+
+    // Text fields cannot go to disk: past the budget they are refused.
+    let text = multipart(&[("a", None, &part), ("b", None, &part), ("c", None, &part)]);
+    let reply = h1.send(post("/text", text)).await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(reply.text().contains("text fields"), "{}", reply.text());
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_failed_form_read_fails_the_same_way_again() {
+    let mut app = Engine::new();
+    app.upload_limits(UploadLimits::default().max_file(1024));
+    app.post("/twice", async |c: &mut Context| {
+        let first = c.multipart_form().await.unwrap_err();
+        let second = c.multipart_form().await.unwrap_err();
+        c.json(200, &serde_json::json!([first.status().as_u16(), second.status().as_u16(), second.message()]))
+    });
+    let server = Server::start(app).await;
+    let mut h1 = H1::connect(server.addr).await;
+    let big = vec![b'x'; 4096];
+    let reply = h1.send(post("/twice", multipart(&[("f", Some("big"), &big)]))).await;
+    let v = reply.json();
+    assert_eq!((v[0].as_u64(), v[1].as_u64()), (Some(413), Some(413)), "{v}");
+    assert!(v[2].as_str().unwrap().contains("larger than"), "{v}");
+    server.shutdown().await;
+}
