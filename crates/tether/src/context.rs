@@ -74,9 +74,9 @@ pub struct Request {
     pub(crate) params: Vec<Range<usize>>,
     param_text: String,
     params_decoded: bool,
-    /// Decoded query keys and values, back to back; `query_pairs` are ranges into it.
-    query_text: String,
-    query_pairs: Vec<(Range<usize>, Range<usize>)>,
+    /// The query, decoded on first use: a request that never reads its query (a 404, a
+    /// static file) never pays for decoding it.
+    query: OnceLock<Query>,
     pub(crate) keys: Keys,
     /// Cancelled when the request ends; made on first use, by a `tied()` task.
     request_token: OnceLock<CancellationToken>,
@@ -194,8 +194,7 @@ impl Request {
             params: Vec::new(),
             param_text: String::new(),
             params_decoded: false,
-            query_text: String::new(),
-            query_pairs: Vec::new(),
+            query: OnceLock::new(),
             keys: Keys::default(),
             request_token: OnceLock::new(),
             shared: None,
@@ -215,9 +214,6 @@ impl Request {
         self.body = body;
         self.remote_addr = remote_addr;
         let head = self.head.insert(head);
-        if let Some(q) = head.uri.query() {
-            parse_query(q, &mut self.query_text, &mut self.query_pairs);
-        }
         let path = head.uri.path();
         let lookup = shared.router.lookup(&head.method, path, &mut self.params);
         if self.params.iter().any(|r| path[r.clone()].contains('%')) {
@@ -235,11 +231,15 @@ impl Request {
         self.head = None;
         self.body = RequestBody::Empty;
         self.remote_addr = None;
-        self.params.clear();
+        // Buffers are kept for the next request only at common sizes: a request with
+        // 10,000 parameters or a 30 KiB path must not leave its room in a pooled context.
+        clear_capped(&mut self.params, KEPT_PARAMS);
+        if self.param_text.capacity() > KEPT_PARAM_TEXT {
+            self.param_text = String::new();
+        }
         self.param_text.clear();
         self.params_decoded = false;
-        self.query_text.clear();
-        self.query_pairs.clear();
+        self.query = OnceLock::new();
         self.keys.clear();
         self.end_request();
         self.shared = None;
@@ -267,7 +267,13 @@ impl Request {
 
     /// Decoded query pairs.
     pub(crate) fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.query_pairs.iter().map(|(k, v)| (&self.query_text[k.clone()], &self.query_text[v.clone()]))
+        let query = self.decoded_query();
+        query.pairs.iter().map(|(k, v)| (&query.text[k.clone()], &query.text[v.clone()]))
+    }
+
+    /// The query, decoded on first use.
+    fn decoded_query(&self) -> &Query {
+        self.query.get_or_init(|| Query::parse(self.head().uri.query().unwrap_or("")))
     }
 
     /// The request head. Every context a handler sees has one.
@@ -356,10 +362,12 @@ impl Request {
     }
 
     fn query_values<'a, 'k>(&'a self, key: &'k str) -> impl Iterator<Item = &'a str> + use<'a, 'k> {
-        self.query_pairs
+        let query = self.decoded_query();
+        query
+            .pairs
             .iter()
-            .filter(move |(k, _)| &self.query_text[k.clone()] == key)
-            .map(|(_, v)| &self.query_text[v.clone()])
+            .filter(move |(k, _)| &query.text[k.clone()] == key)
+            .map(|(_, v)| &query.text[v.clone()])
     }
 
     /// The raw query string, without the `?`.
@@ -480,14 +488,42 @@ impl Request {
     }
 }
 
-/// Decodes `query` into `text` and records the key and value ranges in `pairs`.
-fn parse_query(query: &str, text: &mut String, pairs: &mut Vec<(Range<usize>, Range<usize>)>) {
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        let ks = text.len();
-        text.push_str(&k);
-        let vs = text.len();
-        text.push_str(&v);
-        pairs.push((ks..vs, vs..text.len()));
+/// Parameter ranges a pooled context keeps room for.
+const KEPT_PARAMS: usize = 16;
+/// Bytes of decoded parameter text a pooled context keeps room for.
+const KEPT_PARAM_TEXT: usize = 1024;
+
+/// Empties `v`, and lets its buffer go when it grew past `cap`.
+fn clear_capped<T>(v: &mut Vec<T>, cap: usize) {
+    if v.capacity() > cap {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
+}
+
+/// A decoded query: keys and values back to back in `text`, `pairs` ranges into it.
+#[derive(Debug, Default)]
+struct Query {
+    text: String,
+    pairs: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        let mut parsed = Query::default();
+        if query.is_empty() {
+            return parsed;
+        }
+        parsed.text.reserve(query.len());
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let ks = parsed.text.len();
+            parsed.text.push_str(&k);
+            let vs = parsed.text.len();
+            parsed.text.push_str(&v);
+            parsed.pairs.push((ks..vs, vs..parsed.text.len()));
+        }
+        parsed
     }
 }
 

@@ -11,6 +11,9 @@ use std::sync::Arc;
 type Value = Arc<dyn Any + Send + Sync>;
 type Entries = Vec<(Cow<'static, str>, Value)>;
 
+/// The most entries' room a pooled context keeps between requests.
+const KEPT_CAPACITY: usize = 32;
+
 /// The keys of one request.
 #[derive(Clone, Default)]
 pub(crate) struct Keys {
@@ -65,11 +68,13 @@ impl Keys {
         Keys { entries: (!kept.is_empty()).then(|| Arc::new(kept)) }
     }
 
-    /// Empties the map for the next request, keeping its buffer when no copy shares it.
+    /// Empties the map for the next request, keeping its buffer when no copy shares it
+    /// and it is of a common size (a request that set thousands of keys does not leave a
+    /// pooled context holding room for thousands).
     pub(crate) fn clear(&mut self) {
         match self.entries.as_mut().map(Arc::get_mut) {
-            Some(Some(entries)) => entries.clear(),
-            Some(None) => self.entries = None,
+            Some(Some(entries)) if entries.capacity() <= KEPT_CAPACITY => entries.clear(),
+            Some(_) => self.entries = None,
             None => {}
         }
     }
@@ -104,6 +109,19 @@ mod tests {
         assert_eq!(copy.get::<u8>("a"), Some(&1));
         assert_eq!(copy.get::<u8>("b"), None);
         assert_eq!(k.get::<u8>("a"), Some(&2));
+    }
+
+    #[test]
+    fn clear_lets_go_of_a_large_buffer() {
+        let mut k = Keys::default();
+        for i in 0..1000 {
+            k.set(format!("k{i}").into(), i);
+        }
+        k.clear();
+        assert!(k.entries.is_none(), "room for 1,000 keys is not kept");
+        k.set("a".into(), 1u8);
+        k.clear();
+        assert!(k.entries.is_some(), "a small buffer is kept for reuse");
     }
 
     #[test]

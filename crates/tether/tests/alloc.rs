@@ -41,6 +41,14 @@ async fn allocations_per_request(svc: &TetherService, n: u64) -> f64 {
 async fn allocations_and_live_memory_per_request_do_not_grow() {
     let mut app = Engine::new();
     app.get("/user/:id", user);
+    app.get("/many", async |c: &mut Context| {
+        // A hostile request: a 10,000-pair query read, and a thousand keys set.
+        let n = c.query_array("a").len();
+        for i in 0..1000 {
+            c.set(format!("k{i}"), i);
+        }
+        c.string(200, n.to_string());
+    });
     let svc = app.into_service();
 
     allocations_per_request(&svc, 100).await; // warm the pool
@@ -57,4 +65,17 @@ async fn allocations_and_live_memory_per_request_do_not_grow() {
     // its key and its value), the JSON body at its exact size, and the key's value. The
     // handler's future is stored inline; the context and its buffers come from the pool.
     assert!(at_10k <= 9.0, "{at_10k} allocations per request");
+
+    // Requests that fill a context's buffers far past the common sizes leave nothing
+    // behind in the pool: the buffers go with the request.
+    let query = "a=1&".repeat(10_000);
+    let live_before = counting::live_bytes();
+    for _ in 0..64 {
+        let req = http::Request::get(format!("/many?{query}")).body(Empty::<Bytes>::new()).unwrap();
+        let res = svc.call(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let kept = counting::live_bytes() - live_before;
+    println!("live heap after 64 requests of 10,000 query pairs and 1,000 keys: {kept:+} bytes");
+    assert!(kept < 64 * 1024, "pooled contexts kept {kept} bytes of large buffers");
 }
