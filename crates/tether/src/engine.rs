@@ -444,4 +444,6 @@ pub(crate) struct Stats {
     pub(crate) served: AtomicU64,
     /// Connections open now.
     pub(crate) connections: AtomicUsize,
+    /// Streamed responses (`c.stream`, `c.sse`) still sending.
+    pub(crate) streams_open: AtomicUsize,
 }

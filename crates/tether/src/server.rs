@@ -18,7 +18,8 @@ use crate::Engine;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Requests still being handled at the deadline, dropped unanswered.
+    /// Requests still being handled at the deadline, dropped unanswered, and streamed
+    /// responses still sending (a stream that ignores shutdown), cut off.
     pub requests_cut: usize,
     /// Connections still open at the deadline, closed.
     pub connections_cut: usize,
@@ -151,7 +152,11 @@ impl Engine {
         if drained {
             tracing::info!(target: "tether", "shutdown complete: every request and task finished");
         } else {
-            report.requests_cut = stats.in_flight.load(Relaxed);
+            // A response still sending is a request cut too: a stream not yet ended, or
+            // (ended or not) one stuck on a client that does not read. One stuck stream is
+            // both, hence the larger of the two rather than the sum.
+            let sending = stats.streams_open.load(Relaxed).max(conns.stalled_responses());
+            report.requests_cut = stats.in_flight.load(Relaxed) + sending;
             report.connections_cut = conns.len();
             tracing::warn!(
                 target: "tether",
@@ -161,9 +166,13 @@ impl Engine {
                 deadline = ?settings.shutdown_timeout,
                 "shutdown deadline passed: cutting off what is left"
             );
+            // Tasks tied to the requests cut here are cancelled with them: they count too.
+            let cancelled = &hub.registry.totals.cancelled;
+            let before = cancelled.load(Relaxed);
             conns.close_all();
             conns.all_closed().await;
-            report.tasks_cancelled = hub.cut_off().await;
+            hub.cut_off().await;
+            report.tasks_cancelled = (cancelled.load(Relaxed) - before) as usize;
         }
         drop(watcher);
         Ok(report)

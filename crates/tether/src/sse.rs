@@ -8,6 +8,7 @@
 //! returns): their request is over only when its stream is.
 
 use std::fmt::Write as _;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::{header, HeaderValue};
 use http_body::Frame;
-use tokio_util::sync::DropGuard;
+use tokio_util::sync::{DropGuard, WaitForCancellationFutureOwned};
 
 use crate::body::{Body, BoxError};
 use crate::{Context, IntoStatus};
@@ -199,11 +200,17 @@ impl<S: Stream<Item = Event>> http_body::Body for EventBody<S> {
 }
 
 pin_project_lite::pin_project! {
-    /// A body that ends the request when it is dropped: tied tasks are cancelled then.
+    /// A streamed response body as the server runs it: it ends the request when dropped
+    /// (tied tasks are cancelled then), it ends cleanly when shutdown begins (an SSE
+    /// client reconnects, to another instance), and it is counted while open, so that a
+    /// shutdown that has to cut it says so.
     struct UntilDropped<B> {
         #[pin]
         body: B,
         guard: Option<DropGuard>,
+        stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+        open: Option<OpenStream>,
+        ended: bool,
     }
 }
 
@@ -215,11 +222,38 @@ impl<B: http_body::Body> http_body::Body for UntilDropped<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        self.project().body.poll_frame(cx)
+        let this = self.project();
+        if *this.ended {
+            return Poll::Ready(None);
+        }
+        if this.stop.as_mut().is_some_and(|stop| stop.as_mut().poll(cx).is_ready()) {
+            // Shutdown began: end the stream here, as a complete response.
+            *this.ended = true;
+            *this.stop = None;
+            *this.open = None;
+            return Poll::Ready(None);
+        }
+        this.body.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.ended || self.body.is_end_stream()
+    }
+}
+
+/// One streamed response open; counted in the engine's stats until dropped.
+struct OpenStream(std::sync::Arc<crate::engine::Shared>);
+
+impl OpenStream {
+    fn new(shared: std::sync::Arc<crate::engine::Shared>) -> Self {
+        shared.stats.streams_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenStream(shared)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.stats.streams_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -291,14 +325,18 @@ impl Context {
     }
 
     /// Wraps a streamed body so that the request ends (tied tasks are cancelled) when the
-    /// body is dropped rather than when the handler returns.
+    /// body is dropped rather than when the handler returns, and the body ends when
+    /// shutdown begins.
     fn until_dropped<B>(&mut self, body: B) -> Body
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let guard = self.req.take_request_token().map(|t| t.drop_guard());
-        Body::from_stream(UntilDropped { body, guard })
+        let shared = self.req.shared.clone();
+        let stop = shared.as_ref().map(|s| Box::pin(s.hub.stopping.clone().cancelled_owned()));
+        let open = shared.map(OpenStream::new);
+        Body::from_stream(UntilDropped { body, guard, stop, open, ended: false })
     }
 }
 

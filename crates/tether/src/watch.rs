@@ -235,6 +235,13 @@ impl Connections {
         self.slots.lock().expect("registry lock").len()
     }
 
+    /// Connections whose handlers are done but whose response is stuck in a write the
+    /// client does not take: each holds a response that will not arrive whole.
+    pub(crate) fn stalled_responses(&self) -> usize {
+        let slots = self.slots.lock().expect("registry lock");
+        slots.values().filter(|s| s.write_stall.load(Relaxed) != 0 && !s.busy()).count()
+    }
+
     /// Completes when no connection is open.
     pub(crate) async fn all_closed(&self) {
         loop {

@@ -146,21 +146,35 @@ impl Hub {
 
     /// Tasks in flight (running or waiting for a slot).
     pub(crate) fn in_flight(&self) -> usize {
+        // Relaxed: a figure for reports; draining reads it SeqCst.
         self.alive.load(Relaxed)
     }
 
+    // Two handshakes here are Dekker patterns: each side writes one counter, then reads
+    // the other's, and one of them must see the other's write or a wake-up is lost. Only
+    // SeqCst orders a store before a later load of another location, so every access in
+    // them is SeqCst:
+    // - a waiter counts itself in `waiting`, then tries `running`; a finishing task gives
+    //   back `running`, then reads `waiting` to decide whether to notify;
+    // - shutdown sets `shutting_down`, then reads `alive`; the last task decrements
+    //   `alive`, then reads `shutting_down` to decide whether to notify.
+    // (The Notified future is made before the check, so a notify between the check and
+    // the await is not lost either.)
+
     /// Takes a slot under the cap, if one is free.
     fn try_take_slot(&self) -> bool {
-        if self.running.fetch_add(1, Acquire) < self.max() {
+        if self.running.fetch_add(1, SeqCst) < self.max() {
             return true;
         }
-        self.running.fetch_sub(1, Release);
+        self.running.fetch_sub(1, SeqCst);
         false
     }
 
-    /// Waits for a slot (`Overflow::Wait`).
+    /// Waits for a slot (`Overflow::Wait`). A task aborted while it waits is counted out
+    /// of `waiting` by the guard.
     async fn take_slot(&self) {
-        self.waiting.fetch_add(1, Relaxed);
+        self.waiting.fetch_add(1, SeqCst);
+        let _waiting = Waiting(&self.waiting);
         loop {
             let freed = self.slot_freed.notified();
             if self.try_take_slot() {
@@ -168,19 +182,24 @@ impl Hub {
             }
             freed.await;
         }
-        self.waiting.fetch_sub(1, Relaxed);
     }
 
     fn give_slot(&self) {
-        self.running.fetch_sub(1, Release);
-        if self.waiting.load(Relaxed) > 0 {
+        self.running.fetch_sub(1, SeqCst);
+        if self.waiting.load(SeqCst) > 0 {
             self.slot_freed.notify_one();
         }
     }
 
+    /// Tasks waiting for a slot.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(SeqCst)
+    }
+
     /// Shutdown begins: copies and tasks are told to wrap up.
     pub(crate) fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Release);
+        self.shutting_down.store(true, SeqCst);
         self.stopping.cancel();
     }
 
@@ -188,7 +207,7 @@ impl Hub {
     pub(crate) async fn drained(&self) {
         loop {
             let drained = self.drained.notified();
-            if self.alive.load(Acquire) == 0 {
+            if self.alive.load(SeqCst) == 0 {
                 return;
             }
             drained.await;
@@ -196,15 +215,22 @@ impl Hub {
     }
 
     /// The grace period is over: stops every task still running (each is logged and
-    /// counted as cancelled) and waits for them to unwind. Returns how many.
-    pub(crate) async fn cut_off(&self) -> usize {
-        let before = self.registry.totals.cancelled.load(Relaxed);
-        self.shutting_down.store(true, Release);
+    /// counted as cancelled) and waits for them to unwind.
+    pub(crate) async fn cut_off(&self) {
+        self.shutting_down.store(true, SeqCst);
         self.registry.abort_all();
         // An aborted task ends at its next poll; one stuck in blocking code is given a
         // little longer, then left to the runtime.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.drained()).await;
-        (self.registry.totals.cancelled.load(Relaxed) - before) as usize
+    }
+}
+
+/// Counts a waiting task out of `waiting` however its wait ends (a slot, or an abort).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
     }
 }
 
@@ -370,7 +396,8 @@ where
         return TaskHandle::rejected();
     }
     totals.spawned.fetch_add(1, Relaxed);
-    hub.alive.fetch_add(1, Relaxed);
+    // SeqCst with the decrement: the alive / shutting_down handshake.
+    hub.alive.fetch_add(1, SeqCst);
     let registration = hub.registry.add(Kind::Task, spec.site, spec.name, spec.origin, timeout);
     let entry = registration.shard_key();
     let ledger =
@@ -476,7 +503,8 @@ impl Drop for Ledger {
         if self.has_slot {
             hub.give_slot();
         }
-        if hub.alive.fetch_sub(1, AcqRel) == 1 && hub.shutting_down.load(Acquire) {
+        // SeqCst: the alive / shutting_down handshake (see `Hub::try_take_slot`).
+        if hub.alive.fetch_sub(1, SeqCst) == 1 && hub.shutting_down.load(SeqCst) {
             hub.drained.notify_waiters();
         }
     }
@@ -656,5 +684,58 @@ mod tests {
         println!("ledger {} bytes, task future {size} bytes", std::mem::size_of::<Ledger>());
         // The ledger, the user's future twice (argument and awaited), and little else.
         assert!(size <= 192, "{size}");
+    }
+
+    /// Many tasks through a cap of 2 on two worker threads: every hand-over of a slot
+    /// must wake a waiter, and the last task must wake the drain. A lost wake-up shows as
+    /// a hang, caught by the timeout.
+    #[test]
+    fn slot_and_drain_handshakes_lose_no_wake_up_under_contention() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            for round in 0..20 {
+                let mut app = crate::Engine::new();
+                app.max_tasks(2).task_overflow(Overflow::Wait);
+                let tasks = app.tasks();
+                let handles: Vec<_> = (0..200)
+                    .map(|_| {
+                        tasks.detach().go(|_| async {
+                            tokio::task::yield_now().await;
+                        })
+                    })
+                    .collect();
+                let hub = tasks.hub.clone();
+                hub.begin_shutdown();
+                let all = async {
+                    for h in handles {
+                        assert_eq!(h.outcome().await, Outcome::Completed);
+                    }
+                    hub.drained().await;
+                };
+                tokio::time::timeout(Duration::from_secs(10), all).await.unwrap_or_else(|_| {
+                    panic!("round {round}: a wake-up was lost ({} in flight)", hub.in_flight())
+                });
+                assert_eq!(hub.waiting(), 0);
+            }
+        });
+    }
+
+    #[test]
+    fn a_task_aborted_while_it_waits_for_a_slot_is_counted_out() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut app = crate::Engine::new();
+            app.max_tasks(1).task_overflow(Overflow::Wait);
+            let tasks = app.tasks();
+            let holder = tasks.detach().go(|ctl| async move { ctl.cancelled().await });
+            let waiter = tasks.detach().go(|_| async {});
+            tokio::task::yield_now().await;
+            assert_eq!(tasks.hub.waiting(), 1);
+            waiter.cancel();
+            assert_eq!(waiter.outcome().await, Outcome::Cancelled);
+            assert_eq!(tasks.hub.waiting(), 0, "the aborted waiter no longer counts");
+            holder.cancel();
+            holder.outcome().await;
+        });
     }
 }

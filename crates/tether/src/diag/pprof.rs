@@ -46,8 +46,21 @@ pub(super) async fn profile(c: &mut Context) {
         );
     }
     let running = Running;
-    // The profiler samples every thread by signal; this thread only waits, off the runtime.
-    let taken = tokio::task::spawn_blocking(move || take(Duration::from_secs(seconds))).await;
+    // The profiler samples every thread by signal; a blocking thread only waits, off the
+    // runtime. It stops early when shutdown begins (the profile so far is answered) or
+    // when this request is dropped (the sender goes): a blocking thread left waiting
+    // would hold the process's exit past the shutdown deadline.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let length = Duration::from_secs(seconds);
+    let mut profile = tokio::task::spawn_blocking(move || take(length, &stopped));
+    let stopping = c.req.shared.as_ref().map(|s| s.hub.stopping.clone()).unwrap_or_default();
+    let taken = tokio::select! {
+        taken = &mut profile => taken,
+        _ = stopping.cancelled() => {
+            let _ = stop.send(());
+            profile.await
+        }
+    };
     drop(running);
     match taken {
         Ok(Ok(bytes)) => {
@@ -62,12 +75,13 @@ pub(super) async fn profile(c: &mut Context) {
     }
 }
 
-fn take(length: Duration) -> Result<Vec<u8>, pprof::Error> {
+/// Profiles for `length`, or until `stop` says (or its sender is gone).
+fn take(length: Duration, stop: &std::sync::mpsc::Receiver<()>) -> Result<Vec<u8>, pprof::Error> {
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(FREQUENCY)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
         .build()?;
-    std::thread::sleep(length);
+    let _ = stop.recv_timeout(length);
     let profile = guard.report().build()?.pprof()?;
     let mut bytes = Vec::with_capacity(profile.encoded_len());
     profile.encode(&mut bytes).expect("a Vec grows as needed");

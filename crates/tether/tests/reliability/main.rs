@@ -9,4 +9,5 @@ mod support;
 mod cache;
 mod debug_behind_proxy;
 mod redirects;
+mod shutdown;
 mod slow_clients;
