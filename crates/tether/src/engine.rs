@@ -257,6 +257,17 @@ impl Engine {
         self
     }
 
+    /// Whether serving installs tether's panic hook wrapper: the process's panic hook
+    /// (the message, and a backtrace with `RUST_BACKTRACE=1`) runs for the first 3 panics
+    /// at each code location, and later ones are only counted (`panics_quieted` in
+    /// `/debug/vars`), so that a handler panicking on every request costs no backtrace
+    /// and no stderr write each time. tether logs every handler panic itself. Default is
+    /// on; the wrapper is process-wide and installed once.
+    pub fn quiet_repeated_panics(&mut self, enabled: bool) -> &mut Self {
+        self.settings.quiet_repeated_panics = enabled;
+        self
+    }
+
     /// The most connections served at once; past it, new connections wait in the
     /// listener's backlog. Default is 10,000.
     pub fn max_connections(&mut self, max: usize) -> &mut Self {

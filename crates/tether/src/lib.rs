@@ -72,6 +72,7 @@ mod layer;
 pub mod log;
 pub mod middleware;
 mod mount;
+mod panics;
 mod pool;
 mod response;
 mod router;

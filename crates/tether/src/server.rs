@@ -91,6 +91,9 @@ impl Engine {
     ) -> io::Result<ShutdownReport> {
         let service = self.into_service();
         let settings = service.shared().settings.clone();
+        if settings.quiet_repeated_panics {
+            crate::panics::install();
+        }
         let tls = tls.map(|t| if settings.http2 { t } else { t.http1_only() });
         let permits = Arc::new(Semaphore::new(settings.max_connections));
         let conns = Arc::new(Connections::default());

@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     /// `run` installs tether's non-blocking log subscriber when none is set
     /// (`Engine::default()`).
     pub(crate) default_logging: bool,
+    /// Repeated panics at one location are counted instead of reported in full.
+    pub(crate) quiet_repeated_panics: bool,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             proxies: Default::default(),
             uploads: Default::default(),
             default_logging: false,
+            quiet_repeated_panics: true,
         }
     }
 }

@@ -230,6 +230,13 @@ impl Collector for EngineCollector {
             MetricType::Counter,
         )?
         .encode_counter::<NoLabelSet, _, u64>(&crate::log::dropped_lines(), None)?;
+        enc.encode_descriptor(
+            "tether_panics_quieted",
+            "Panics counted instead of passed to the panic hook (repeats at one location).",
+            None,
+            MetricType::Counter,
+        )?
+        .encode_counter::<NoLabelSet, _, u64>(&crate::panics::quieted(), None)?;
         Ok(())
     }
 }

@@ -51,6 +51,7 @@ fn figures(c: &Context) -> Value {
         },
         "runtime": runtime,
         "log_lines_dropped": crate::log::dropped_lines(),
+        "panics_quieted": crate::panics::quieted(),
         "allocator": super::heap::allocator_figures(),
     })
 }
