@@ -19,7 +19,9 @@ const SITES_KEPT: usize = 1024;
 
 static INSTALL: Once = Once::new();
 static QUIETED: AtomicU64 = AtomicU64::new(0);
-static SITES: Mutex<Option<HashMap<(String, u32, u32), u32>>> = Mutex::new(None);
+/// Panics seen per location: file, line, column.
+type Sites = HashMap<(String, u32, u32), u32>;
+static SITES: Mutex<Option<Sites>> = Mutex::new(None);
 
 /// Wraps the process's panic hook (once per process): the hook set before stays in
 /// charge of how a panic is reported, for the first [`LOUD_PER_SITE`] at each location.
