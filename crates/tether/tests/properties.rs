@@ -165,8 +165,12 @@ fn multipart_body() -> impl Strategy<Value = Vec<u8>> {
 /// Runs every property with `cases` cases.
 fn run_all(cases: u32) {
     // Some generated paths and headers are not valid HTTP and are skipped (prop_assume).
-    let config =
-        ProptestConfig { cases, max_global_rejects: cases * 4, failure_persistence: None, ..ProptestConfig::default() };
+    let config = ProptestConfig {
+        cases,
+        max_global_rejects: cases * 4,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
     let mut runner = proptest::test_runner::TestRunner::new(config.clone());
     runner.run(&(".{1,12}", ".{1,12}"), |(x, y)| routing_decodes_parameters(&x, &y)).unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(config.clone());
