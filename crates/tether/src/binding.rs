@@ -3,6 +3,8 @@
 //! `should_bind_*` return a [`BindError`] that names the field and the problem;
 //! `bind_*` also answer it (400, or 413 for an oversized body) as JSON and abort.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -10,8 +12,10 @@ use serde::de::DeserializeOwned;
 use crate::body::BodyError;
 use crate::Context;
 
-/// Where the bound data came from.
+/// Where the bound data came from, and the binder to use with
+/// [`should_bind_with`](Context::should_bind_with) (Gin's `binding.JSON`, `binding.Form`, ..).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// The body, as JSON.
     Json,
@@ -21,22 +25,27 @@ pub enum Source {
     Uri,
     /// The body, as an urlencoded form.
     Form,
+    /// The text fields of a `multipart/form-data` body (files: `c.form_file`).
+    Multipart,
 }
 
 /// Why request data could not be bound to the requested type.
 #[derive(Debug)]
 pub struct BindError {
     source: Source,
+    status: StatusCode,
     field: Option<String>,
     message: String,
-    body: Option<BodyError>,
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     violations: Vec<crate::validation::Violation>,
 }
 
 impl BindError {
-    /// The status this error is answered with: 400, or 413 for an oversized body.
+    /// The status this error is answered with: 400; or the body's error status (413 too
+    /// large, 408 too slow, 503 server overloaded); or 415 for a content type no binder
+    /// reads.
     pub fn status(&self) -> StatusCode {
-        self.body.as_ref().map_or(StatusCode::BAD_REQUEST, BodyError::status)
+        self.status
     }
 
     /// The field at fault (`address.city`, `tags[2]`), when one is.
@@ -73,13 +82,27 @@ impl BindError {
         }
     }
 
+    fn new(source: Source, status: StatusCode, field: Option<String>, message: String) -> Self {
+        BindError { source, status, field, message, cause: None, violations: Vec::new() }
+    }
+
     fn from_body(source: Source, e: BodyError) -> Self {
-        BindError { source, field: None, message: e.to_string(), body: Some(e), violations: Vec::new() }
+        let mut error = BindError::new(source, e.status(), None, e.to_string());
+        error.cause = Some(Box::new(e));
+        error
+    }
+
+    fn from_upload(e: crate::UploadError) -> Self {
+        let mut error = BindError::new(Source::Multipart, e.status(), None, e.message().to_owned());
+        error.cause = Some(Box::new(e));
+        error
     }
 
     pub(crate) fn invalid(source: Source, violations: Vec<crate::validation::Violation>) -> Self {
         let field = violations.first().map(|v| v.field.clone());
-        BindError { source, field, message: "validation failed".into(), body: None, violations }
+        let mut error = BindError::new(source, StatusCode::BAD_REQUEST, field, "validation failed".into());
+        error.violations = violations;
+        error
     }
 
     fn from_path_error<E: std::fmt::Display>(source: Source, e: serde_path_to_error::Error<E>) -> Self {
@@ -105,25 +128,32 @@ impl BindError {
             Source::Json => "invalid JSON",
             Source::Query => "invalid query",
             Source::Uri => "invalid path parameter",
-            Source::Form => "invalid form",
+            Source::Form | Source::Multipart => "invalid form",
         };
         let message = match &field {
             Some(f) if !inner.contains(&format!("`{f}`")) => format!("{what}: {f}: {inner}"),
             _ => format!("{what}: {inner}"),
         };
-        BindError { source, field, message, body: None, violations: Vec::new() }
+        BindError::new(source, StatusCode::BAD_REQUEST, field, message)
     }
 }
 
 impl std::fmt::Display for BindError {
+    /// The message; for failed validation, every failing field with its problem:
+    /// `validation failed: age must be at least 18; email must be an email address`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        for (i, v) in self.violations.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            write!(f, "{sep}{} {}", v.field, v.message)?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for BindError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.body.as_ref().map(|e| e as _)
+        self.cause.as_deref().map(|e| e as _)
     }
 }
 
@@ -145,13 +175,8 @@ impl Context {
     pub async fn should_bind_json<T: DeserializeOwned>(&mut self) -> Result<T, BindError> {
         let bytes = self.body_bytes().await.map_err(|e| BindError::from_body(Source::Json, e))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(BindError {
-                source: Source::Json,
-                field: None,
-                message: "invalid JSON: the request body is empty".into(),
-                body: None,
-                violations: Vec::new(),
-            });
+            let message = "invalid JSON: the request body is empty".to_owned();
+            return Err(BindError::new(Source::Json, StatusCode::BAD_REQUEST, None, message));
         }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         let value =
@@ -176,7 +201,8 @@ impl Context {
         self.answer_bind_error(result)
     }
 
-    /// Parses the query string into `T`. Repeated keys fill sequences (`?t=a&t=b`).
+    /// Parses the query string into `T`. Repeated keys fill sequences (`?t=a&t=b`); a
+    /// scalar field takes the first; a blank value of an `Option` field is `None`.
     pub fn should_bind_query<T: DeserializeOwned>(&self) -> Result<T, BindError> {
         parse_form(self.raw_query().as_bytes(), Source::Query)
     }
@@ -189,11 +215,8 @@ impl Context {
 
     /// Parses the path parameters into `T` (field names are parameter names).
     pub fn should_bind_uri<T: DeserializeOwned>(&self) -> Result<T, BindError> {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in self.params() {
-            form.append_pair(k, v);
-        }
-        parse_form(form.finish().as_bytes(), Source::Uri)
+        let pairs = self.params().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)));
+        crate::form_de::from_pairs(pairs).map_err(|e| BindError::from_path_error(Source::Uri, e))
     }
 
     /// Like [`should_bind_uri`](Self::should_bind_uri), answering 400 and aborting on error.
@@ -202,7 +225,8 @@ impl Context {
         self.answer_bind_error(result)
     }
 
-    /// Parses an `application/x-www-form-urlencoded` body into `T`.
+    /// Parses an `application/x-www-form-urlencoded` body into `T`, by the rules of
+    /// [`should_bind_query`](Self::should_bind_query).
     pub async fn should_bind_form<T: DeserializeOwned>(&mut self) -> Result<T, BindError> {
         let bytes = self.body_bytes().await.map_err(|e| BindError::from_body(Source::Form, e))?;
         parse_form(&bytes, Source::Form)
@@ -214,6 +238,88 @@ impl Context {
         self.answer_bind_error(result)
     }
 
+    /// Parses the text fields of a `multipart/form-data` body into `T` (the form is read
+    /// once, under the engine's [`UploadLimits`](crate::UploadLimits); its files are
+    /// read with [`form_file`](Self::form_file)).
+    pub async fn should_bind_multipart<T: DeserializeOwned>(&mut self) -> Result<T, BindError> {
+        let form = self.multipart_form().await.map_err(BindError::from_upload)?;
+        let pairs = form
+            .values
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (Cow::Borrowed(&**k), Cow::Borrowed(&**v))));
+        crate::form_de::from_pairs(pairs).map_err(|e| BindError::from_path_error(Source::Multipart, e))
+    }
+
+    /// Binds `T` with the binder the request calls for, as Gin's `c.ShouldBind`: the query
+    /// for GET and HEAD; otherwise by `Content-Type`: JSON (`application/json`, `*+json`),
+    /// an urlencoded form (also when no type is given), or a multipart form. Another
+    /// type is a 415 error naming it.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Login { user: String, password: String }
+    ///
+    /// // The same handler takes JSON, a form post, or a multipart form.
+    /// async fn login(c: &mut tether::Context) {
+    ///     match c.should_bind::<Login>().await {
+    ///         Ok(l) if l.user == "manu" && l.password == "123" => c.json(200, &tether::json!({"status": "you are logged in"})),
+    ///         Ok(_) => c.json(401, &tether::json!({"status": "unauthorized"})),
+    ///         Err(e) => c.json(e.status(), &e.to_json()),
+    ///     }
+    /// }
+    /// ```
+    pub async fn should_bind<T: DeserializeOwned>(&mut self) -> Result<T, BindError> {
+        let source = self.binder()?;
+        self.should_bind_with(source).await
+    }
+
+    /// Like [`should_bind`](Self::should_bind), answering the error and aborting.
+    pub async fn bind<T: DeserializeOwned>(&mut self) -> Result<T, BindError> {
+        let result = self.should_bind().await;
+        self.answer_bind_error(result)
+    }
+
+    /// Binds `T` from the named source, as Gin's `c.ShouldBindWith(&obj, binding.Form)`.
+    pub async fn should_bind_with<T: DeserializeOwned>(&mut self, source: Source) -> Result<T, BindError> {
+        match source {
+            Source::Json => self.should_bind_json().await,
+            Source::Query => self.should_bind_query(),
+            Source::Uri => self.should_bind_uri(),
+            Source::Form => self.should_bind_form().await,
+            Source::Multipart => self.should_bind_multipart().await,
+        }
+    }
+
+    /// Like [`should_bind_with`](Self::should_bind_with), answering the error and aborting.
+    pub async fn bind_with<T: DeserializeOwned>(&mut self, source: Source) -> Result<T, BindError> {
+        let result = self.should_bind_with(source).await;
+        self.answer_bind_error(result)
+    }
+
+    /// The binder for this request's method and content type.
+    pub(crate) fn binder(&self) -> Result<Source, BindError> {
+        if self.method() == http::Method::GET || self.method() == http::Method::HEAD {
+            return Ok(Source::Query);
+        }
+        let Some(content_type) = self.content_type() else { return Ok(Source::Form) };
+        let essence = content_type.to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Ok(Source::Json),
+            e if e.starts_with("application/") && e.ends_with("+json") => Ok(Source::Json),
+            "application/x-www-form-urlencoded" | "" => Ok(Source::Form),
+            "multipart/form-data" => Ok(Source::Multipart),
+            _ => Err(BindError::new(
+                Source::Form,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                format!(
+                    "unsupported content type {content_type:?}: send application/json, \
+                     application/x-www-form-urlencoded or multipart/form-data"
+                ),
+            )),
+        }
+    }
+
     pub(crate) fn answer_bind_error<T>(&mut self, result: Result<T, BindError>) -> Result<T, BindError> {
         if let Err(e) = &result {
             self.abort_with_status_json(e.status(), &e.to_json());
@@ -223,6 +329,6 @@ impl Context {
 }
 
 fn parse_form<T: DeserializeOwned>(input: &[u8], source: Source) -> Result<T, BindError> {
-    let de = serde_html_form::Deserializer::from_bytes(input);
-    serde_path_to_error::deserialize(de).map_err(|e| BindError::from_path_error(source, e))
+    crate::form_de::from_pairs(form_urlencoded::parse(input))
+        .map_err(|e| BindError::from_path_error(source, e))
 }

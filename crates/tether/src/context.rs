@@ -380,6 +380,13 @@ impl Request {
         self.head().headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The request's media type without parameters, as Gin's `c.ContentType()`:
+    /// `application/json` for `application/json; charset=utf-8`. `None` when absent.
+    pub fn content_type(&self) -> Option<&str> {
+        let value = self.get_header("content-type")?;
+        Some(value.split(';').next().unwrap_or("").trim())
+    }
+
     /// All request headers.
     pub fn request_headers(&self) -> &HeaderMap {
         &self.head().headers
@@ -452,6 +459,24 @@ impl Request {
             }
             None => panic!("tether: key {key:?} does not exist"),
         }
+    }
+
+    /// Moves the value under `key` out of the keys, as Gin's `c.Get` then delete, for a
+    /// value that is not `Clone` (a transaction, a guard). `None`, leaving the key in
+    /// place, when it is missing, of another type, or shared with a copy of the context
+    /// taken before (`c.copy()`, `c.go`): the copy keeps its value.
+    ///
+    /// ```
+    /// struct Tx(u32);
+    /// async fn h(c: &mut tether::Context) {
+    ///     c.set("tx", Tx(7));
+    ///     let tx: Tx = c.take("tx").expect("set above");
+    ///     assert!(c.get::<Tx>("tx").is_none());
+    ///     c.string(200, tx.0.to_string());
+    /// }
+    /// ```
+    pub fn take<T: Send + Sync + 'static>(&mut self, key: &str) -> Option<T> {
+        self.keys.take(key)
     }
 
     /// Removes `key`; true if it was there.

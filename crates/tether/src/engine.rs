@@ -12,7 +12,8 @@ use crate::detach::tasks::Hub;
 use crate::detach::{Overflow, Tasks};
 use crate::diag::metrics::Metrics;
 use crate::group::Group;
-use crate::handler::{share, Chain, Handler, SharedHandler};
+use crate::handler::{chain_of, share, Chain, Handler, Handlers, SharedHandler};
+use crate::route_table::RouteTable;
 use crate::router::{join_paths, Router};
 use crate::settings::Settings;
 use crate::state::StateMap;
@@ -34,7 +35,7 @@ use crate::state::StateMap;
 /// }
 /// ```
 pub struct Engine {
-    pub(crate) router: Router,
+    routes: RouteTable,
     global: Vec<SharedHandler>,
     no_route: Option<SharedHandler>,
     no_method: Option<SharedHandler>,
@@ -47,7 +48,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("router", &self.router)
+            .field("router", &self.routes)
             .field("middleware", &self.global.len())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
@@ -70,7 +71,7 @@ impl Engine {
     /// An engine with no middleware, as Gin's `gin.New()`.
     pub fn new() -> Self {
         Engine {
-            router: Router::default(),
+            routes: RouteTable::default(),
             global: Vec::new(),
             no_route: None,
             no_method: None,
@@ -82,9 +83,9 @@ impl Engine {
     }
 
     /// Adds middleware that runs for every request, routes registered before or after it
-    /// alike (and 404 / 405 answers), in the order added.
-    pub fn with(&mut self, middleware: impl Handler) -> &mut Self {
-        self.global.push(share(middleware));
+    /// alike (and 404 / 405 answers), in the order added. A tuple adds several.
+    pub fn with(&mut self, middleware: impl Handlers) -> &mut Self {
+        self.global.extend(chain_of(middleware));
         self
     }
 
@@ -98,35 +99,41 @@ impl Engine {
     /// v1.with(auth);
     /// v1.get("/users", list); // GET /v1/users runs auth, then list
     /// ```
-    pub fn group(&mut self, prefix: &str) -> Group<'_> {
-        Group::new(self, join_paths("/", prefix), Vec::new())
+    ///
+    /// The group does not borrow the engine: routes may go on the engine and on other
+    /// groups while it lives.
+    pub fn group(&mut self, prefix: &str) -> Group<'static> {
+        self.group_with(prefix, ())
+    }
+
+    /// A group under `prefix` whose routes run `middleware` (one handler or a tuple) after
+    /// the engine's, as Gin's `r.Group("/admin", auth)`.
+    ///
+    /// ```
+    /// # async fn list(c: &mut tether::Context) {}
+    /// # async fn auth(c: &mut tether::Context) { c.next().await }
+    /// let mut app = tether::Engine::new();
+    /// app.group_with("/admin", auth).get("/users", list);
+    /// ```
+    pub fn group_with(&mut self, prefix: &str, middleware: impl Handlers) -> Group<'static> {
+        Group::new(self.routes.clone(), join_paths("/", prefix), chain_of(middleware))
     }
 
     /// Registers `handler` for `method` requests to `path` (Gin syntax: `/user/:id`,
-    /// `/files/*path`). Panics if the route conflicts with one registered before.
-    pub fn handle(&mut self, method: Method, path: &str, handler: impl Handler) -> &mut Self {
-        self.add_route(Some(method), path, &[], share(handler));
+    /// `/files/*path`). A tuple `(mw, handler)` runs route middleware first. Panics if the
+    /// route conflicts with one registered before.
+    pub fn handle(&mut self, method: Method, path: &str, handler: impl Handlers) -> &mut Self {
+        self.routes.add(Some(method), path, &[], chain_of(handler));
         self
     }
 
     /// Registers `handler` for every method at `path`.
-    pub fn any(&mut self, path: &str, handler: impl Handler) -> &mut Self {
-        self.add_route(None, path, &[], share(handler));
+    pub fn any(&mut self, path: &str, handler: impl Handlers) -> &mut Self {
+        self.routes.add(None, path, &[], chain_of(handler));
         self
     }
 
     crate::group::method_shortcuts!();
-
-    pub(crate) fn add_route(
-        &mut self,
-        method: Option<Method>,
-        path: &str,
-        group_middleware: &[SharedHandler],
-        handler: SharedHandler,
-    ) {
-        let chain: Chain = group_middleware.iter().cloned().chain([handler]).collect();
-        self.router.add(method, path, chain);
-    }
 
     /// The handler for requests no route matches. It runs after the global middleware,
     /// with the status already 404; if it writes no body, Gin's `404 page not found` is sent.
@@ -393,16 +400,17 @@ impl Engine {
 
     /// Freezes the engine for serving.
     pub(crate) fn into_shared(mut self) -> Arc<Shared> {
-        self.router.freeze(&self.global);
+        let mut router = self.routes.take();
+        router.freeze(&self.global);
         let tail = |h: Option<SharedHandler>| -> Chain { self.global.iter().cloned().chain(h).collect() };
         let no_route = tail(self.no_route.take());
         let no_method = tail(self.no_method.take());
         let hub = self.hub;
-        let metrics = self.settings.metrics.then(|| Metrics::new(self.router.routes.len()));
+        let metrics = self.settings.metrics.then(|| Metrics::new(router.routes.len()));
         Arc::new_cyclic(|engine| {
             hub.set_engine(engine.clone());
             Shared {
-                router: self.router,
+                router,
                 no_route,
                 no_method,
                 state: self.state,

@@ -1,19 +1,37 @@
 //! [`Group`]: routes under a common prefix with their own middleware.
 
+use std::marker::PhantomData;
+
 use http::Method;
 
-use crate::handler::{share, Handler, SharedHandler};
+use crate::handler::{chain_of, Handlers, SharedHandler};
+use crate::route_table::RouteTable;
 use crate::router::join_paths;
-use crate::Engine;
 
 /// Routes under a common prefix, with middleware that runs for them only (after the
-/// engine's). Created by `app.group("/v1")`; groups nest with `.group(..)`.
+/// engine's). Created by `app.group("/v1")` or `app.group_with("/v1", mw)`; groups nest
+/// with `.group(..)`.
 ///
 /// Middleware added with `.with` applies to the routes registered after it, as in Gin.
+/// A group does not borrow the engine: several groups and the engine itself can take
+/// routes in any order. (The lifetime parameter is kept so that code naming `Group<'_>`
+/// compiles; it ties nothing.)
+///
+/// ```
+/// # use tether::Context;
+/// # async fn h(c: &mut Context) {}
+/// let mut app = tether::Engine::new();
+/// let mut v1 = app.group("/v1");
+/// let mut v2 = app.group("/v2");
+/// v1.get("/users", h);
+/// app.get("/health", h);
+/// v2.get("/users", h);
+/// ```
 pub struct Group<'e> {
-    engine: &'e mut Engine,
+    routes: RouteTable,
     prefix: String,
     middleware: Vec<SharedHandler>,
+    _engine: PhantomData<&'e ()>,
 }
 
 impl std::fmt::Debug for Group<'_> {
@@ -26,20 +44,29 @@ impl std::fmt::Debug for Group<'_> {
 }
 
 impl<'e> Group<'e> {
-    pub(crate) fn new(engine: &'e mut Engine, prefix: String, middleware: Vec<SharedHandler>) -> Self {
-        Group { engine, prefix, middleware }
+    pub(crate) fn new(routes: RouteTable, prefix: String, middleware: Vec<SharedHandler>) -> Self {
+        Group { routes, prefix, middleware, _engine: PhantomData }
     }
 
-    /// Adds middleware for the routes registered on this group (and its subgroups) from now on.
-    pub fn with(&mut self, middleware: impl Handler) -> &mut Self {
-        self.middleware.push(share(middleware));
+    /// Adds middleware for the routes registered on this group (and its subgroups) from
+    /// now on. A tuple adds several, in order.
+    pub fn with(&mut self, middleware: impl Handlers) -> &mut Self {
+        self.middleware.extend(chain_of(middleware));
         self
     }
 
     /// A subgroup under `prefix`, inheriting this group's middleware.
-    pub fn group(&mut self, prefix: &str) -> Group<'_> {
+    pub fn group(&mut self, prefix: &str) -> Group<'e> {
+        self.group_with(prefix, ())
+    }
+
+    /// A subgroup under `prefix` with middleware of its own after this group's, as Gin's
+    /// `g.Group("/admin", auth)`.
+    pub fn group_with(&mut self, prefix: &str, middleware: impl Handlers) -> Group<'e> {
         let prefix = join_paths(&self.prefix, prefix);
-        Group::new(self.engine, prefix, self.middleware.clone())
+        let mut chain = self.middleware.clone();
+        middleware.append_to(&mut chain);
+        Group::new(self.routes.clone(), prefix, chain)
     }
 
     crate::mount::mount_methods!();
@@ -49,17 +76,18 @@ impl<'e> Group<'e> {
         &self.prefix
     }
 
-    /// Registers `handler` for `method` requests to `path` under this group.
-    pub fn handle(&mut self, method: Method, path: &str, handler: impl Handler) -> &mut Self {
+    /// Registers `handler` for `method` requests to `path` under this group. A tuple
+    /// `(mw, handler)` runs route middleware first.
+    pub fn handle(&mut self, method: Method, path: &str, handler: impl Handlers) -> &mut Self {
         let full = join_paths(&self.prefix, path);
-        self.engine.add_route(Some(method), &full, &self.middleware, share(handler));
+        self.routes.add(Some(method), &full, &self.middleware, chain_of(handler));
         self
     }
 
     /// Registers `handler` for every method at `path` under this group.
-    pub fn any(&mut self, path: &str, handler: impl Handler) -> &mut Self {
+    pub fn any(&mut self, path: &str, handler: impl Handlers) -> &mut Self {
         let full = join_paths(&self.prefix, path);
-        self.engine.add_route(None, &full, &self.middleware, share(handler));
+        self.routes.add(None, &full, &self.middleware, chain_of(handler));
         self
     }
 
@@ -78,8 +106,8 @@ macro_rules! method_shortcuts {
         $crate::group::method_shortcuts!(@one options OPTIONS "OPTIONS");
     };
     (@one $name:ident $method:ident $text:literal) => {
-        #[doc = concat!("Registers `handler` for ", $text, " requests to `path`.")]
-        pub fn $name(&mut self, path: &str, handler: impl $crate::Handler) -> &mut Self {
+        #[doc = concat!("Registers `handler` for ", $text, " requests to `path`; a tuple `(mw, h)` runs route middleware first.")]
+        pub fn $name(&mut self, path: &str, handler: impl $crate::handler::Handlers) -> &mut Self {
             self.handle(::http::Method::$method, path, handler)
         }
     };

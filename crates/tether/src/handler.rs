@@ -128,3 +128,61 @@ pub(crate) type Chain = Arc<[SharedHandler]>;
 pub(crate) fn share(h: impl Handler) -> SharedHandler {
     Arc::new(h)
 }
+
+/// What a route, a group or the engine's middleware is given: one [`Handler`], or a tuple
+/// of them that run in order, as Gin's `r.GET(path, mw1, mw2, h)`: `app.get(path, (auth,
+/// h))` runs `auth`, whose `c.next()` runs `h`. Implemented for every handler and for
+/// tuples of up to eight; you never implement it yourself.
+///
+/// ```
+/// # use tether::Context;
+/// async fn auth(c: &mut Context) { c.next().await }
+/// async fn audit(c: &mut Context) { c.next().await }
+/// async fn report(c: &mut Context) { c.string(200, "ok") }
+/// let mut app = tether::Engine::new();
+/// app.get("/report", (auth, audit, report));
+/// ```
+pub trait Handlers {
+    /// Appends the handlers, in order, to `chain`.
+    #[doc(hidden)]
+    fn append_to(self, chain: &mut Vec<Arc<dyn Handler>>);
+}
+
+impl<H: Handler> Handlers for H {
+    fn append_to(self, chain: &mut Vec<Arc<dyn Handler>>) {
+        chain.push(Arc::new(self));
+    }
+}
+
+/// No handlers: `app.group_with("/v1", ())` is `app.group("/v1")`.
+impl Handlers for () {
+    fn append_to(self, _chain: &mut Vec<Arc<dyn Handler>>) {}
+}
+
+macro_rules! tuple_handlers {
+    ($($name:ident)+) => {
+        impl<$($name: Handler),+> Handlers for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn append_to(self, chain: &mut Vec<Arc<dyn Handler>>) {
+                let ($($name,)+) = self;
+                $(chain.push(Arc::new($name));)+
+            }
+        }
+    };
+}
+
+tuple_handlers!(A);
+tuple_handlers!(A B);
+tuple_handlers!(A B C);
+tuple_handlers!(A B C D);
+tuple_handlers!(A B C D E);
+tuple_handlers!(A B C D E F);
+tuple_handlers!(A B C D E F G);
+tuple_handlers!(A B C D E F G H);
+
+/// The handlers of `handlers`, in order.
+pub(crate) fn chain_of(handlers: impl Handlers) -> Vec<SharedHandler> {
+    let mut chain = Vec::new();
+    handlers.append_to(&mut chain);
+    chain
+}

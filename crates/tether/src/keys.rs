@@ -56,6 +56,17 @@ impl Keys {
         true
     }
 
+    /// Moves the value under `key` out, when it is of type `T` and no copy of the
+    /// context shares it; otherwise leaves it in place.
+    pub(crate) fn take<T: Send + Sync + 'static>(&mut self, key: &str) -> Option<T> {
+        let arc = self.entries.as_mut()?;
+        let entries = Arc::get_mut(arc)?;
+        let pos = entries.iter().position(|(k, v)| k == key && v.is::<T>() && Arc::strong_count(v) == 1)?;
+        let (_, value) = entries.remove(pos);
+        let value = value.downcast::<T>().ok()?;
+        Arc::try_unwrap(value).ok()
+    }
+
     /// The keys' names, in the order they were first set.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().flat_map(|e| e.iter().map(|(k, _)| &**k))
@@ -97,6 +108,22 @@ mod tests {
         assert!(k.delete("n"));
         assert!(!k.delete("n"));
         assert_eq!(k.names().collect::<Vec<_>>(), ["user"]);
+    }
+
+    #[test]
+    fn take_moves_a_value_out_unless_a_copy_shares_it() {
+        struct Tx(u32); // not Clone: the reason to take rather than get
+        let mut k = Keys::default();
+        k.set("tx".into(), Tx(1));
+        assert!(k.take::<String>("tx").is_none(), "wrong type: left in place");
+        assert_eq!(k.take::<Tx>("tx").map(|t| t.0), Some(1));
+        assert!(k.take::<Tx>("tx").is_none(), "taken once");
+        k.set("tx".into(), Tx(2));
+        let copy = k.clone();
+        assert!(k.take::<Tx>("tx").is_none(), "a copy shares it");
+        assert_eq!(k.get::<Tx>("tx").map(|t| t.0), Some(2));
+        drop(copy);
+        assert_eq!(k.take::<Tx>("tx").map(|t| t.0), Some(2));
     }
 
     #[test]

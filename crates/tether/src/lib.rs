@@ -57,6 +57,7 @@
 mod binding;
 mod body;
 mod body_guard;
+mod capture;
 mod client_ip;
 mod connection;
 mod context;
@@ -65,16 +66,20 @@ mod diag;
 mod dispatch;
 mod engine;
 mod file;
+mod form_de;
 mod group;
 mod handler;
 mod keys;
 mod layer;
+mod listen_addr;
 pub mod log;
 pub mod middleware;
 mod mount;
 mod panics;
 mod pool;
+mod post_form;
 mod response;
+mod route_table;
 mod router;
 mod server;
 mod service;
@@ -90,6 +95,7 @@ mod watch;
 
 pub use binding::{BindError, Source};
 pub use body::{Body, BodyError, BoxError};
+pub use capture::{handler_fn, handler_with, StateFn};
 pub use context::{Context, Request};
 pub use detach::{
     ContextCopy, Detach, Outcome, Overflow, TaskBuilder, TaskControl, TaskHandle, TaskStats, Tasks,
@@ -97,13 +103,14 @@ pub use detach::{
 pub use diag::DebugAccess;
 pub use engine::Engine;
 pub use group::Group;
-pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture};
+pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture, Handlers};
+pub use listen_addr::ListenAddr;
 pub use response::{IntoStatus, Writer};
 pub use server::{shutdown_signal, ShutdownReport};
 pub use service::{ResponseFuture, TetherService};
 pub use tls::TlsConfig;
 pub use upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
-pub use validation::Violation;
+pub use validation::{rules, Violation};
 
 /// jemalloc, as the global allocator that makes `/debug/pprof/heap` work (feature
 /// `jemalloc`). One line in the application:
@@ -122,6 +129,11 @@ pub use cookie;
 pub use http::{self, Method, StatusCode};
 pub use serde_json::json;
 pub use validator;
+/// The validation trait and its derive (`#[derive(tether::Validate)]`). The derive's code
+/// names the `validator` crate, so a crate that derives it either adds
+/// `validator = { version = "0.20", features = ["derive"] }` to its dependencies or says
+/// where to find it: `#[validate(crate = "tether::validator")]` on the struct.
+pub use validator::Validate;
 
 /// The README's examples, compiled as doc tests.
 #[doc = include_str!("../../../README.md")]

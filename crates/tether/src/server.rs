@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::connection;
+use crate::listen_addr::ListenAddr;
 use crate::watch::Connections;
 use crate::Engine;
 
@@ -29,6 +30,7 @@ pub struct ShutdownReport {
 
 impl Engine {
     /// Binds `addr` and serves until SIGINT or SIGTERM, then shuts down gracefully.
+    /// `addr` is a [`ListenAddr`]: `"127.0.0.1:8080"`, or Gin's `":8080"` for every interface.
     ///
     /// ```no_run
     /// # async fn demo() -> std::io::Result<()> {
@@ -40,9 +42,9 @@ impl Engine {
     /// An engine from [`Engine::default()`] installs tether's non-blocking log subscriber
     /// first when the application set none (see [`tether::log`](crate::log)), and flushes
     /// it at the end.
-    pub async fn run(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+    pub async fn run(self, addr: impl Into<ListenAddr>) -> io::Result<()> {
         let logging = self.settings.default_logging && crate::log::init();
-        let listener = TcpListener::bind(addr).await?;
+        let listener = addr.into().bind().await?;
         tracing::info!(target: "tether", "listening on http://{}", listener.local_addr()?);
         let result = self.serve(listener).await;
         if logging {

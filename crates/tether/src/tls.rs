@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::TcpListener;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
@@ -82,12 +82,12 @@ impl Engine {
     /// ```
     pub async fn run_tls(
         self,
-        addr: impl ToSocketAddrs,
+        addr: impl Into<crate::ListenAddr>,
         cert: impl AsRef<Path>,
         key: impl AsRef<Path>,
     ) -> io::Result<()> {
         let tls = TlsConfig::from_pem_files(cert, key)?;
-        let listener = TcpListener::bind(addr).await?;
+        let listener = addr.into().bind().await?;
         tracing::info!(target: "tether", "listening on https://{}", listener.local_addr()?);
         self.serve_tls_with_shutdown(listener, tls, crate::shutdown_signal()).await.map(|_| ())
     }

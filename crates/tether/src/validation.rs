@@ -146,9 +146,54 @@ impl Context {
         self.answer_bind_error(result)
     }
 
+    /// [`should_bind`](Context::should_bind) (the binder by method and content type),
+    /// then the validation rules, as Gin's `c.ShouldBind` with `binding:` tags.
+    pub async fn should_bind_valid<T: DeserializeOwned + Validate>(&mut self) -> Result<T, BindError> {
+        let source = self.binder()?;
+        validated(self.should_bind_with(source).await, source)
+    }
+
+    /// Like [`should_bind_valid`](Self::should_bind_valid), answering the error and aborting.
+    pub async fn bind_valid<T: DeserializeOwned + Validate>(&mut self) -> Result<T, BindError> {
+        let result = self.should_bind_valid().await;
+        self.answer_bind_error(result)
+    }
+
     /// [`should_bind_uri`](Context::should_bind_uri), then the validation rules.
     pub fn should_bind_valid_uri<T: DeserializeOwned + Validate>(&self) -> Result<T, BindError> {
         validated(self.should_bind_uri(), Source::Uri)
+    }
+}
+
+/// Rules for `#[validate(custom(function = ..))]` that Gin has and validator lacks.
+pub mod rules {
+    use validator::ValidationError;
+
+    /// Gin's `binding:"required"` on a field that is not an `Option`: the value must not
+    /// be its type's zero (an empty string or list, `0`, `false`). validator's own
+    /// `required` checks only that an `Option` is `Some`; a field missing from the input
+    /// is already an error for any non-`Option`, non-`default` field.
+    ///
+    /// ```
+    /// use tether::Validate;
+    ///
+    /// #[derive(serde::Deserialize, Validate)]
+    /// struct Login {
+    ///     #[validate(custom(function = "tether::rules::required"))]
+    ///     user: String,
+    ///     #[validate(custom(function = "tether::rules::required"))]
+    ///     password: String,
+    /// }
+    ///
+    /// let blank = Login { user: "manu".into(), password: String::new() };
+    /// let errors = blank.validate().unwrap_err();
+    /// assert_eq!(errors.field_errors()["password"][0].code, "required");
+    /// ```
+    pub fn required<T: Default + PartialEq>(value: &T) -> Result<(), ValidationError> {
+        if *value == T::default() {
+            return Err(ValidationError::new("required"));
+        }
+        Ok(())
     }
 }
 

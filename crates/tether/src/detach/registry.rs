@@ -70,6 +70,9 @@ struct Entry {
     kind: Kind,
     /// Already logged as past the leak threshold.
     flagged: bool,
+    /// The task's timeout, for the watchdog's cadence (capped at `u32::MAX` ms, 49 days:
+    /// any longer one gets the slowest tick anyway). Fits in the entry's padding.
+    timeout_ms: u32,
 }
 
 const METHODS: [Method; 9] = [
@@ -206,23 +209,35 @@ impl Registry {
             ),
         };
         let born_ms = self.coarse_ms.load(Relaxed);
-        let deadline_ms = match deadline {
+        let (deadline_ms, timeout_ms) = match deadline {
             Some(d) => {
                 let ms = d.as_millis().clamp(1, u64::MAX as u128) as u64;
                 if ms < self.shortest_timeout_ms.load(Relaxed) {
                     self.shortest_timeout_ms.fetch_min(ms, Relaxed);
                 }
-                born_ms.saturating_add(ms).saturating_add(self.tick_ms.load(Relaxed))
+                let deadline = born_ms.saturating_add(ms).saturating_add(self.tick_ms.load(Relaxed));
+                (deadline, ms.min(u32::MAX as u64) as u32)
             }
-            None => 0,
+            None => (0, 0),
         };
         let mut shard_ref = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
         // Ids only need to tell apart the entries one slot holds over time: a counter per
         // shard, under the lock already held.
         shard_ref.next_id = shard_ref.next_id.wrapping_add(1);
         let id = shard_ref.next_id;
-        let entry =
-            Entry { site, name, abort: None, id, born_ms, deadline_ms, route, method, kind, flagged: false };
+        let entry = Entry {
+            site,
+            name,
+            abort: None,
+            id,
+            born_ms,
+            deadline_ms,
+            route,
+            method,
+            kind,
+            flagged: false,
+            timeout_ms,
+        };
         let key = shard_ref.slab.insert(entry);
         Registration { shard: shard as u16, key: key as u32, id }
     }
@@ -259,7 +274,6 @@ impl Registry {
         let mut stopped = 0;
         let mut shortest = u64::MAX;
         // A deadline is the coarse birth time + the timeout + the tick at that time.
-        let tick = self.tick_ms.load(Relaxed);
         for shard in self.shards.iter() {
             for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
                 if e.deadline_ms == 0 {
@@ -271,7 +285,9 @@ impl Registry {
                         stopped += 1;
                     }
                 } else {
-                    shortest = shortest.min((e.deadline_ms - e.born_ms).saturating_sub(tick).max(1));
+                    // The timeout as given: the deadline also holds the tick of its time,
+                    // which the watchdog may have changed since.
+                    shortest = shortest.min(u64::from(e.timeout_ms.max(1)));
                 }
             }
         }

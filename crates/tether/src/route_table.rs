@@ -1,0 +1,64 @@
+//! [`RouteTable`]: the routes while the application is being built, shared by the engine
+//! and every group, so that groups do not borrow the engine (Gin's `v1 := r.Group("/v1")`
+//! beside `r.GET(..)` and a second group, in any order).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::Method;
+
+use crate::handler::{Chain, SharedHandler};
+use crate::router::Router;
+
+/// A handle on the routes being registered; clones share them.
+#[derive(Clone, Default)]
+pub(crate) struct RouteTable(Arc<Mutex<Building>>);
+
+#[derive(Default)]
+struct Building {
+    router: Router,
+    /// The engine was served: its routes were taken, and a route added now would be lost.
+    frozen: bool,
+}
+
+impl RouteTable {
+    /// Adds a route whose chain is `group_middleware` then `handlers` (the engine's
+    /// middleware goes in front when it is frozen).
+    ///
+    /// # Panics
+    /// If the route has no handler, conflicts with one registered before, or the engine
+    /// is already served.
+    pub(crate) fn add(
+        &self,
+        method: Option<Method>,
+        path: &str,
+        group_middleware: &[SharedHandler],
+        handlers: Vec<SharedHandler>,
+    ) {
+        assert!(!handlers.is_empty(), "route {path:?} has no handler");
+        let chain: Chain = group_middleware.iter().cloned().chain(handlers).collect();
+        let mut building = self.lock();
+        assert!(
+            !building.frozen,
+            "route {path:?} registered after the engine was served: register every route before `run`"
+        );
+        building.router.add(method, path, chain);
+    }
+
+    /// Takes the routes for serving; later registrations panic.
+    pub(crate) fn take(&self) -> Router {
+        let mut building = self.lock();
+        building.frozen = true;
+        std::mem::take(&mut building.router)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Building> {
+        // A panic while adding a route (a conflict) leaves the table as it was.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for RouteTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.lock().router.fmt(f)
+    }
+}
