@@ -31,6 +31,9 @@ pub(crate) enum ChainRef {
     NoRoute,
     /// The path exists for other methods: global middleware, then `no_method`.
     NoMethod,
+    /// The path with (or without) a trailing slash exists: global middleware, then the
+    /// redirect there.
+    Redirect,
 }
 
 /// The request context handed to every handler and middleware.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use http::{header, HeaderValue, Method, Response, StatusCode};
+use http::{header, Method, Response, StatusCode};
 
 use crate::body::{Body, RequestBody};
 use crate::context::ChainRef;
@@ -28,29 +28,20 @@ pub(crate) fn dispatch(
     let started = shared.metrics.is_some().then(Instant::now);
     let mut lease = Lease { ctx: Some(pool::take()), done: false, panicked: false, started };
     let ctx = lease.ctx();
-    let redirect_to = match ctx.begin(shared, head, body, remote) {
-        Lookup::Found(id) => {
-            ctx.chain = ChainRef::Route(id);
-            None
-        }
+    match ctx.begin(shared, head, body, remote) {
+        Lookup::Found(id) => ctx.chain = ChainRef::Route(id),
         Lookup::NotFound => {
             ctx.chain = ChainRef::NoRoute;
             ctx.res.status = StatusCode::NOT_FOUND;
-            None
         }
         Lookup::MethodNotAllowed(allow) => {
             ctx.chain = ChainRef::NoMethod;
             ctx.res.status = StatusCode::METHOD_NOT_ALLOWED;
             ctx.res.headers.insert(header::ALLOW, allow);
-            None
         }
-        Lookup::Redirect(path) => Some(path),
-    };
+        Lookup::Redirect => ctx.chain = ChainRef::Redirect,
+    }
     async move {
-        if let Some(path) = redirect_to {
-            lease.done = true;
-            return redirect(lease.ctx(), path);
-        }
         match AssertUnwindSafe(lease.ctx().next()).catch_unwind().await {
             Ok(()) => {
                 lease.done = true;
@@ -87,24 +78,21 @@ fn fill_default_body(ctx: &mut Context) {
     }
 }
 
-/// The trailing-slash redirect: 301 for GET, 307 otherwise, as Gin; the query is kept.
-fn redirect(ctx: &mut Context, mut location: String) -> Response<Body> {
-    if let Some(q) = ctx.uri().query() {
+/// The trailing-slash redirect, the last handler of its chain (after the global
+/// middleware, so it is logged and gets a request id): 301 for GET, 307 otherwise, as
+/// Gin; the query is kept.
+pub(crate) async fn trailing_slash_redirect(c: &mut Context) {
+    let mut location = crate::router::slash_twin(c.path());
+    if let Some(q) = c.uri().query() {
         location.push('?');
         location.push_str(q);
     }
-    let code = if ctx.method() == Method::GET {
+    let code = if c.method() == Method::GET {
         StatusCode::MOVED_PERMANENTLY
     } else {
         StatusCode::TEMPORARY_REDIRECT
     };
-    ctx.res.status = code;
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = code;
-    if let Ok(v) = HeaderValue::try_from(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
+    c.redirect(code, &location);
 }
 
 /// A context on loan to one request. A request that finished returns it to the pool; one

@@ -275,6 +275,25 @@ impl Engine {
         self
     }
 
+    /// Whether a path that misses only by a trailing slash is redirected to the route
+    /// that exists (`/users/` to `/users`, or the other way): 301 for GET, 307 otherwise,
+    /// through the global middleware (so it is logged). Decided per method: `POST
+    /// /upload/` redirects to `POST /upload` even when a GET catch-all claims `/upload/`.
+    /// Default is on, as Gin's `RedirectTrailingSlash`.
+    pub fn redirect_trailing_slash(&mut self, enabled: bool) -> &mut Self {
+        self.settings.redirect_trailing_slash = enabled;
+        self
+    }
+
+    /// Whether a path that exists for other methods only is answered 405 with `Allow`
+    /// (through [`no_method`](Self::no_method)). Off, it is a 404 (through
+    /// [`no_route`](Self::no_route)), as Gin's default. Default is on: unlike Gin, tether
+    /// tells the client which methods the path takes.
+    pub fn handle_method_not_allowed(&mut self, enabled: bool) -> &mut Self {
+        self.settings.handle_method_not_allowed = enabled;
+        self
+    }
+
     /// The most connections served at once; past it, new connections wait in the
     /// listener's backlog. Default is 10,000.
     pub fn max_connections(&mut self, max: usize) -> &mut Self {
@@ -401,10 +420,13 @@ impl Engine {
     /// Freezes the engine for serving.
     pub(crate) fn into_shared(mut self) -> Arc<Shared> {
         let mut router = self.routes.take();
+        router.no_slash_redirects = !self.settings.redirect_trailing_slash;
+        router.no_method_not_allowed = !self.settings.handle_method_not_allowed;
         router.freeze(&self.global);
         let tail = |h: Option<SharedHandler>| -> Chain { self.global.iter().cloned().chain(h).collect() };
         let no_route = tail(self.no_route.take());
         let no_method = tail(self.no_method.take());
+        let redirect = tail(Some(share(crate::dispatch::trailing_slash_redirect)));
         let hub = self.hub;
         let metrics = self.settings.metrics.then(|| Metrics::new(router.routes.len()));
         Arc::new_cyclic(|engine| {
@@ -413,6 +435,7 @@ impl Engine {
                 router,
                 no_route,
                 no_method,
+                redirect,
                 state: self.state,
                 stats: Stats::default(),
                 hub,
@@ -430,6 +453,8 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     no_route: Chain,
     no_method: Chain,
+    /// The global middleware, then the trailing-slash redirect.
+    redirect: Chain,
     pub(crate) state: StateMap,
     pub(crate) settings: Settings,
     pub(crate) stats: Stats,
@@ -449,6 +474,7 @@ impl Shared {
             ChainRef::Route(id) => &self.router.routes[id].chain,
             ChainRef::NoRoute => &self.no_route,
             ChainRef::NoMethod => &self.no_method,
+            ChainRef::Redirect => &self.redirect,
             ChainRef::None => &[],
         }
     }

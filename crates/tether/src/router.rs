@@ -66,7 +66,7 @@ pub(crate) enum Lookup {
     /// The path exists for other methods; this is the `Allow` header value.
     MethodNotAllowed(HeaderValue),
     /// The path with (or without) a trailing slash exists: redirect there.
-    Redirect(String),
+    Redirect,
     /// Nothing matches.
     NotFound,
 }
@@ -85,6 +85,15 @@ pub(crate) struct Router {
     /// matchit pattern -> entry index, and back to the Gin pattern for error messages.
     by_pattern: HashMap<String, (usize, String)>,
     pub(crate) routes: Vec<Route>,
+    /// Catch-all routes with no other parameter, by their static prefix (`/static/` for
+    /// `/static/*filepath`): a path that a route for other methods claims still reaches
+    /// them for their own method, as in Gin's per-method trees.
+    catch_all_fallbacks: Vec<(Box<str>, RouteId)>,
+    /// `Engine::redirect_trailing_slash(false)`: no trailing-slash redirects.
+    pub(crate) no_slash_redirects: bool,
+    /// `Engine::handle_method_not_allowed(false)`: a path known for other methods only is
+    /// a 404, as Gin's default.
+    pub(crate) no_method_not_allowed: bool,
 }
 
 impl std::fmt::Debug for Router {
@@ -174,6 +183,13 @@ impl Router {
     /// whole chain with the global middleware in front (global middleware applies to every
     /// route, whenever it was added). Called once, when the engine is frozen.
     pub(crate) fn freeze(&mut self, global: &[SharedHandler]) {
+        self.catch_all_fallbacks = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.catch_all && r.param_names.len() == 1)
+            .map(|(id, r)| (r.pattern[..r.pattern.rfind('*').expect("a catch-all")].into(), id))
+            .collect();
         for r in &mut self.routes {
             r.chain = global.iter().chain(r.chain.iter()).cloned().collect();
         }
@@ -187,51 +203,90 @@ impl Router {
         }
     }
 
-    /// Finds what answers `method path`. On a match, the byte ranges of the parameter
-    /// values in `path` are written to `params` (cleared first), in the route's order.
+    /// Finds what answers `method path`, deciding per method as Gin does: the route for
+    /// this method; else a trailing-slash redirect to a route for this method; else 405
+    /// when the path exists for other methods; else 404. On a match, the byte ranges of
+    /// the parameter values in `path` are written to `params` (cleared first), in the
+    /// route's order.
     pub(crate) fn lookup(&self, method: &Method, path: &str, params: &mut Vec<Range<usize>>) -> Lookup {
         params.clear();
+        let mut allow = None;
         if self.static_lengths & length_bit(path.len()) != 0 {
             if let Some(&idx) = self.statics.get(path) {
                 let entry = &self.entries[idx];
-                return match entry.route_for(method) {
-                    Some(id) => Lookup::Found(id),
-                    None => Lookup::MethodNotAllowed(entry.allow.clone()),
-                };
+                match entry.route_for(method) {
+                    Some(id) => return Lookup::Found(id),
+                    None => allow = Some(&entry.allow),
+                }
             }
         }
-        match self.tree.at(path) {
-            Ok(m) => {
+        if allow.is_none() {
+            if let Ok(m) = self.tree.at(path) {
                 let entry = &self.entries[*m.value];
-                let Some(id) = entry.route_for(method) else {
-                    return Lookup::MethodNotAllowed(entry.allow.clone());
-                };
-                if entry.catch_all_root {
-                    params.push(path.len() - 1..path.len());
-                } else {
-                    let route = &self.routes[id];
-                    segment_ranges(path, &route.param_segments, route.catch_all, params);
+                match entry.route_for(method) {
+                    Some(id) => {
+                        if entry.catch_all_root {
+                            params.push(path.len() - 1..path.len());
+                        } else {
+                            let route = &self.routes[id];
+                            segment_ranges(path, &route.param_segments, route.catch_all, params);
+                        }
+                        return Lookup::Found(id);
+                    }
+                    None => allow = Some(&entry.allow),
                 }
-                Lookup::Found(id)
             }
-            Err(_) => self.trailing_slash_redirect(method, path),
+        }
+        if allow.is_some() {
+            if let Some(id) = self.catch_all_for(method, path) {
+                let route = &self.routes[id];
+                segment_ranges(path, &route.param_segments, true, params);
+                return Lookup::Found(id);
+            }
+        }
+        if !self.no_slash_redirects && self.has_slash_twin(method, path) {
+            return Lookup::Redirect;
+        }
+        match allow {
+            Some(allow) if !self.no_method_not_allowed => Lookup::MethodNotAllowed(allow.clone()),
+            _ => Lookup::NotFound,
         }
     }
 
-    fn trailing_slash_redirect(&self, method: &Method, path: &str) -> Lookup {
+    /// A catch-all route for `method` under which `path` falls, the longest prefix first.
+    fn catch_all_for(&self, method: &Method, path: &str) -> Option<RouteId> {
+        self.catch_all_fallbacks
+            .iter()
+            .filter(|(prefix, id)| {
+                path.starts_with(&**prefix)
+                    && self.routes[*id]
+                        .method
+                        .as_ref()
+                        .is_none_or(|m| m == method || (*m == Method::GET && method == Method::HEAD))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, id)| *id)
+    }
+
+    /// Whether the path with (or without) a trailing slash has a route for `method`.
+    fn has_slash_twin(&self, method: &Method, path: &str) -> bool {
         if path == "/" || *method == Method::CONNECT {
-            return Lookup::NotFound;
+            return false;
         }
         let other = match path.strip_suffix('/') {
-            Some(trimmed) => trimmed.to_owned(),
-            None => format!("{path}/"),
+            Some(trimmed) => std::borrow::Cow::Borrowed(trimmed),
+            None => std::borrow::Cow::Owned(format!("{path}/")),
         };
-        match self.tree.at(&other) {
-            Ok(m) if self.entries[*m.value].route_for(method).is_some() => {
-                Lookup::Redirect(same_host(&other))
-            }
-            _ => Lookup::NotFound,
-        }
+        matches!(self.tree.at(&other), Ok(m) if self.entries[*m.value].route_for(method).is_some())
+    }
+}
+
+/// Where the trailing-slash redirect for `path` points: the path with its trailing slash
+/// removed, or with one added, kept on this host.
+pub(crate) fn slash_twin(path: &str) -> String {
+    match path.strip_suffix('/') {
+        Some(trimmed) => same_host(trimmed),
+        None => same_host(&format!("{path}/")),
     }
 }
 
@@ -445,7 +500,31 @@ mod tests {
             matches!(r.lookup(&Method::DELETE, "/user/7", &mut ranges), Lookup::MethodNotAllowed(a) if a == "GET, HEAD, POST")
         );
         assert!(matches!(r.lookup(&Method::GET, "/nope", &mut ranges), Lookup::NotFound));
-        assert!(matches!(r.lookup(&Method::GET, "/src", &mut ranges), Lookup::Redirect(p) if p == "/src/"));
+        assert!(matches!(r.lookup(&Method::GET, "/src", &mut ranges), Lookup::Redirect));
+        assert_eq!(slash_twin("/src"), "/src/");
+        assert_eq!(slash_twin("/src/"), "/src");
+        assert_eq!(slash_twin("//evil.com/"), "/evil.com", "stays on this host");
+    }
+
+    #[test]
+    fn decisions_are_per_method_as_gin_s_trees() {
+        // static_dir("/") beside POST /upload: Gin's example layout.
+        let mut r = router(&[("GET", "/*filepath"), ("POST", "/upload"), ("GET", "/page/")]);
+        // POST /upload/ matches the GET catch-all's pattern, but POST has /upload: 307 there.
+        assert!(matches!(r.lookup(&Method::POST, "/upload/", &mut Vec::new()), Lookup::Redirect));
+        // GET /upload falls to the GET catch-all, as in Gin, rather than 405.
+        assert_eq!(found(&r, "GET", "/upload"), Some(("/*filepath".into(), vec!["/upload".into()])));
+        assert_eq!(found(&r, "HEAD", "/upload"), Some(("/*filepath".into(), vec!["/upload".into()])));
+        assert!(matches!(r.lookup(&Method::DELETE, "/upload", &mut Vec::new()), Lookup::MethodNotAllowed(_)));
+        // Switched off: no redirect, and 404 rather than 405.
+        r.no_slash_redirects = true;
+        r.no_method_not_allowed = true;
+        assert!(matches!(r.lookup(&Method::POST, "/upload/", &mut Vec::new()), Lookup::NotFound));
+        assert!(matches!(r.lookup(&Method::DELETE, "/upload", &mut Vec::new()), Lookup::NotFound));
+        assert!(
+            matches!(r.lookup(&Method::GET, "/page", &mut Vec::new()), Lookup::Found(_)),
+            "the catch-all"
+        );
     }
 }
 

@@ -35,6 +35,10 @@ pub(crate) struct Settings {
     pub(crate) default_logging: bool,
     /// Repeated panics at one location are counted instead of reported in full.
     pub(crate) quiet_repeated_panics: bool,
+    /// Trailing-slash redirects (Gin's `RedirectTrailingSlash`).
+    pub(crate) redirect_trailing_slash: bool,
+    /// 405 for a path known for other methods (404 when off, Gin's default).
+    pub(crate) handle_method_not_allowed: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +66,8 @@ impl Default for Settings {
             uploads: Default::default(),
             default_logging: false,
             quiet_repeated_panics: true,
+            redirect_trailing_slash: true,
+            handle_method_not_allowed: true,
         }
     }
 }

@@ -269,3 +269,45 @@ async fn bind_error_display_names_every_failing_field() {
     assert_eq!(r.text(), "validation failed: age must be at least 18; email must be an email address");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn trailing_slash_and_405_are_decided_per_method_and_pass_through_middleware() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "home").unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut app = Engine::new();
+    app.with(counted(seen.clone())).with(tether::middleware::request_id());
+    app.static_dir("/", dir.path());
+    app.post("/upload", async |c: &mut Context| c.string(200, "uploaded"));
+    let server = Server::start(app).await;
+    let a = server.addr;
+
+    // Gin's 307 to /upload, not 405 from the GET catch-all; through the middleware.
+    let r = support::send(a, post("/upload/?x=1", None, "")).await;
+    assert_eq!(r.status, 307);
+    assert_eq!(r.header("location"), Some("/upload?x=1"));
+    assert!(r.header("x-request-id").is_some(), "the redirect went through the global middleware");
+    assert_eq!(seen.load(Ordering::Relaxed), 1);
+    assert_eq!(support::get(a, "/index.html").await.text(), "home");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn gin_s_switches_404_for_other_methods_and_no_redirects() {
+    let mut app = Engine::new();
+    app.handle_method_not_allowed(false).redirect_trailing_slash(false);
+    app.get("/users", async |c: &mut Context| c.string(200, "users"));
+    let server = Server::start(app).await;
+    assert_eq!(support::send(server.addr, post("/users", None, "")).await.status, 404);
+    assert_eq!(support::get(server.addr, "/users/").await.status, 404);
+    server.shutdown().await;
+
+    let mut app = Engine::new();
+    app.get("/users", async |c: &mut Context| c.string(200, "users"));
+    let server = Server::start(app).await;
+    let r = support::send(server.addr, post("/users", None, "")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(support::get(server.addr, "/users/").await.status, 301);
+    server.shutdown().await;
+}

@@ -65,7 +65,7 @@ impl Metrics {
             ChainRef::Route(id) => id,
             ChainRef::NoRoute => n,
             ChainRef::NoMethod => n + 1,
-            ChainRef::None => n + 2,
+            ChainRef::Redirect | ChainRef::None => n + 2,
         }
     }
 
