@@ -20,7 +20,7 @@ use crate::{Context, Handler, HandlerFuture};
 /// /// Gin's `func Auth(secret string) gin.HandlerFunc`.
 /// fn auth(secret: String) -> impl Handler {
 ///     handler_with(secret, async |secret: &String, c: &mut Context| {
-///         if c.request_header("x-token") != Some(secret.as_str()) {
+///         if c.get_header("x-token") != Some(secret.as_str()) {
 ///             c.abort_with_status(401);
 ///             return;
 ///         }

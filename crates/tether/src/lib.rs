@@ -86,6 +86,7 @@ mod service;
 mod settings;
 pub mod sse;
 mod state;
+pub mod stream;
 pub mod testing;
 mod tls;
 mod transport;

@@ -259,22 +259,30 @@ impl Drop for OpenStream {
 
 impl Context {
     /// Streams `chunks` as the response body (sent chunked, or as HTTP/2 data frames),
-    /// with `content_type`. The stream is dropped when the client goes away.
+    /// with `content_type`. A chunk is bytes (`Bytes`, `String`, ..) or a `Result` of
+    /// them ([`Chunk`](crate::stream::Chunk)); a channel receiver becomes a stream with
+    /// [`tether::stream`](crate::stream). The stream is dropped when the client goes
+    /// away, and ends when the server shuts down.
     ///
     /// ```
-    /// async fn numbers(c: &mut tether::Context) {
-    ///     let chunks = futures_util::stream::iter(
-    ///         (1..=3).map(|i| Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{i}\n")))),
-    ///     );
-    ///     c.stream(200, "text/plain; charset=utf-8", chunks);
+    /// async fn log_tail(c: &mut tether::Context) {
+    ///     let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    ///     c.detach().tied().go(move |_cp| async move {
+    ///         for i in 1..=3 {
+    ///             if tx.send(format!("line {i}\n")).await.is_err() {
+    ///                 return;
+    ///             }
+    ///         }
+    ///     });
+    ///     c.stream(200, "text/plain; charset=utf-8", tether::stream::from_mpsc(rx));
     /// }
     /// ```
-    pub fn stream<S, E>(&mut self, code: impl IntoStatus, content_type: &str, chunks: S)
+    pub fn stream<S>(&mut self, code: impl IntoStatus, content_type: &str, chunks: S)
     where
-        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        S: Stream + Send + 'static,
+        S::Item: crate::stream::Chunk,
     {
-        let frames = futures_util::TryStreamExt::map_ok(chunks, Frame::data);
+        let frames = crate::stream::Chunks::new(chunks);
         let body = self.until_dropped(http_body_util::StreamBody::new(frames));
         self.data(code, content_type, body);
     }
@@ -297,11 +305,8 @@ impl Context {
     ///             }
     ///         }
     ///     });
-    ///     c.sse(tokio_stream_from(rx));
+    ///     c.sse(tether::stream::from_mpsc(rx));
     /// }
-    /// # fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<Event>) -> impl futures_util::Stream<Item = Event> + Send + 'static {
-    /// #     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
-    /// # }
     /// ```
     pub fn sse<S>(&mut self, events: S)
     where
