@@ -29,7 +29,8 @@ pub struct ShutdownReport {
 }
 
 impl Engine {
-    /// Binds `addr` and serves until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Binds `addr` and serves until SIGINT or SIGTERM, then shuts down gracefully (a
+    /// second signal exits at once, as with [`serve`](Self::serve)).
     /// `addr` is a [`ListenAddr`]: `"127.0.0.1:8080"`, or Gin's `":8080"` for every interface.
     ///
     /// ```no_run
@@ -53,9 +54,11 @@ impl Engine {
         result
     }
 
-    /// Serves on `listener` until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Serves on `listener` until SIGINT or SIGTERM, then shuts down gracefully; a
+    /// second signal while it drains exits the process at once (status 130 or 143).
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
-        self.serve_with_shutdown(listener, shutdown_signal()).await.map(|_| ())
+        let signal = crate::signal::first_signal_then_exit_on_second();
+        self.serve_with_shutdown(listener, signal).await.map(|_| ())
     }
 
     /// Serves on `listener` until `signal` completes, then shuts down gracefully: stops
@@ -196,30 +199,6 @@ fn is_connection_error(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
     )
-}
-
-/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!(target: "tether", "SIGINT received"),
-        _ = term => tracing::info!(target: "tether", "SIGTERM received"),
-    }
 }
 
 #[cfg(test)]
