@@ -18,9 +18,12 @@ use crate::{Context, Engine, Handler};
 macro_rules! mount_methods {
     () => {
         /// Mounts a tower `Service` at `path` and everything under it (`path/*rest`), for
-        /// every method. The service gets the request as it came (the full path, headers,
-        /// and the body streamed, under the engine's body limit); its response is sent as
-        /// it is, after the engine's middleware. A service error is a logged 500.
+        /// every method. The service sees the path below the mount, as axum's
+        /// `nest_service` and a file server expect (`/docs/tether/index.html` reaches a
+        /// `ServeDir` mounted at `/docs` as `/tether/index.html`; the query is kept), with
+        /// the headers and the body streamed under the engine's body limit. The engine's
+        /// middleware sees the full path. The response is sent as it is, after the
+        /// middleware. A service error is a logged 500.
         ///
         /// ```
         /// use tower_http::services::ServeDir;
@@ -103,7 +106,7 @@ where
     B::Error: Into<BoxError>,
 {
     fn call<'a>(&'a self, c: &'a mut Context) -> HandlerFuture<'a> {
-        let request = http_request(c, c.req.head().uri.clone());
+        let request = http_request(c, below_mount(c));
         let mut service = self.service.clone();
         HandlerFuture::new(async move {
             let ready: Result<(), BoxError> = poll_fn(|cx| service.poll_ready(cx)).await.map_err(Into::into);
@@ -120,6 +123,26 @@ where
             }
         })
     }
+}
+
+/// The request's URI with the mount's prefix taken off the path (`/` at the mount
+/// itself), the query kept. The prefix is the route's pattern without its `/*rest`; a
+/// mount under a parameter (`/u/:id/files`) cannot be stripped as text, and its service
+/// gets the full path.
+fn below_mount(c: &Context) -> http::Uri {
+    let uri = &c.req.head().uri;
+    let pattern = c.full_path();
+    let base = pattern.strip_suffix("/*rest").unwrap_or(pattern);
+    let Some(rest) = uri.path().strip_prefix(base.trim_end_matches('/')) else { return uri.clone() };
+    if base.contains([':', '*']) || !(rest.is_empty() || rest.starts_with('/')) {
+        return uri.clone();
+    }
+    let path = if rest.is_empty() { "/" } else { rest };
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    http::Uri::try_from(path_and_query).unwrap_or_else(|_| uri.clone())
 }
 
 /// The request as an `http::Request` for a service: the head cloned (middleware after

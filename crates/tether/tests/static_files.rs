@@ -129,7 +129,7 @@ async fn a_group_serves_static_files_behind_its_middleware() {
 }
 
 #[tokio::test]
-async fn a_tower_service_mounted_at_a_path_gets_the_request_as_it_came() {
+async fn a_tower_service_mounted_at_a_path_gets_the_path_below_the_mount() {
     let echo = tower::service_fn(|req: Request<tether::Body>| async move {
         use http_body_util::BodyExt;
         let (parts, body) = req.into_parts();
@@ -145,9 +145,26 @@ async fn a_tower_service_mounted_at_a_path_gets_the_request_as_it_came() {
     let mut h1 = H1::connect(server.addr).await;
     let reply =
         h1.send(Request::post("/rpc/pkg.Svc/Call").body(Full::new(Bytes::from("payload"))).unwrap()).await;
-    assert_eq!(reply.text(), "POST /rpc/pkg.Svc/Call payload");
+    assert_eq!(reply.text(), "POST /pkg.Svc/Call payload");
     assert_eq!(reply.header("x-from"), Some("tower"));
-    assert_eq!(h1.get("/rpc").await.text(), "GET /rpc ");
+    assert_eq!(h1.get("/rpc").await.text(), "GET / ");
     assert_eq!(h1.get("/").await.text(), "tether");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn serve_dir_mounted_in_a_group_finds_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tether")).unwrap();
+    std::fs::write(dir.path().join("tether/index.html"), "<h1>docs</h1>").unwrap();
+    let mut app = Engine::new();
+    app.service("/docs", tower_http::services::ServeDir::new(dir.path()));
+    app.group("/v2").service("/manual", tower_http::services::ServeDir::new(dir.path()));
+    let server = Server::start(app).await;
+    let mut h1 = H1::connect(server.addr).await;
+    assert_eq!(h1.get("/docs/tether/index.html").await.text(), "<h1>docs</h1>");
+    assert_eq!(h1.get("/docs/tether/index.html?v=1").await.text(), "<h1>docs</h1>");
+    assert_eq!(h1.get("/v2/manual/tether/").await.text(), "<h1>docs</h1>");
+    assert_eq!(h1.get("/docs/missing.html").await.status, 404);
     server.shutdown().await;
 }
