@@ -136,6 +136,8 @@ async fn basic_auth_answers_401_with_a_challenge_and_lets_the_right_account_in()
     let none = h1.get("/admin/").await;
     assert_eq!(none.status, 401);
     assert_eq!(none.header("www-authenticate"), Some("Basic realm=\"ops\", charset=\"UTF-8\""));
+    // Documented: a JSON body where Gin sends none.
+    assert_eq!(none.json(), tether::json!({ "error": "unauthorized" }));
     // "ada:wrong" and a malformed header
     for bad in ["Basic YWRhOndyb25n", "Basic !!!", "Bearer YWRhOmxvdmVsYWNl"] {
         let reply = h1.send(get_with("/admin/", &[("authorization", bad)])).await;

@@ -15,7 +15,9 @@ pub const AUTH_USER_KEY: &str = "user";
 /// Lets a request through only with `Authorization: Basic` credentials of one of
 /// `accounts` (user name, password); puts the user name in the keys under
 /// [`AUTH_USER_KEY`]. Anything else is answered `401` with
-/// `WWW-Authenticate: Basic realm="Authorization Required", charset="UTF-8"`.
+/// `WWW-Authenticate: Basic realm="Authorization Required", charset="UTF-8"` and the
+/// body `{"error":"unauthorized"}`. Gin sends the 401 with an empty body; the JSON says
+/// what happened to an API client, and a browser still shows its login prompt.
 ///
 /// Credentials are compared in constant time, against every account each time, so the
 /// answer's timing does not tell which part was wrong. Use it over TLS only: Basic
