@@ -3,11 +3,13 @@
 //!
 //! ```text
 //! cargo run --release --example quickstart
+//! curl localhost:8080/                   # this index: every route
 //! curl localhost:8080/ping
 //! curl -X POST localhost:8080/api/v1/todos -H 'authorization: Bearer demo' -d '{"title":"write docs"}'
 //! curl localhost:8080/api/v1/todos?done=false
 //! curl localhost:8080/api/v1/todos/1
 //! curl localhost:8080/debug/leaks        # live copies and tasks by call site (loopback only)
+//! curl localhost:8080/metrics            # Prometheus: requests by route and status, latency
 //! ```
 //!
 //! `PORT` sets the port (default 8080).
@@ -18,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tether::{json, Context, Engine};
+use tether::{handler_with, json, Context, Engine};
 
 #[derive(Clone, Serialize)]
 struct Todo {
@@ -124,6 +126,7 @@ fn app() -> Engine {
     let mut app = Engine::default();
     app.state(Store::default());
     app.debug_routes("/debug");
+    app.metrics_route("/metrics");
     app.get("/ping", ping);
 
     let mut api = app.group("/api/v1");
@@ -132,6 +135,15 @@ fn app() -> Engine {
     let mut writes = api.group("");
     writes.with(require_token);
     writes.post("/todos", create).delete("/todos/:id", remove);
+
+    // `/`: what this server answers, from the routes registered above.
+    let index: Vec<String> = app.routes().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    app.get(
+        "/",
+        handler_with(index, async |index: &Vec<String>, c: &mut Context| {
+            c.json(200, &json!({ "service": "tether quickstart", "routes": index }));
+        }),
+    );
     app
 }
 

@@ -413,6 +413,10 @@ impl Engine {
         Tasks { hub: self.hub.clone() }
     }
 
+    pub(crate) fn route_table(&self) -> &RouteTable {
+        &self.routes
+    }
+
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }

@@ -44,6 +44,20 @@ impl RouteTable {
         building.router.add(method, path, chain);
     }
 
+    /// The routes registered so far.
+    pub(crate) fn infos(&self) -> Vec<crate::RouteInfo> {
+        let building = self.lock();
+        building
+            .router
+            .routes
+            .iter()
+            .map(|r| crate::RouteInfo {
+                method: r.method.as_ref().map_or("ANY", |m| m.as_str()).to_owned(),
+                path: r.pattern.to_string(),
+            })
+            .collect()
+    }
+
     /// Takes the routes for serving; later registrations panic.
     pub(crate) fn take(&self) -> Router {
         let mut building = self.lock();
