@@ -23,6 +23,10 @@ impl Engine {
     /// peers on the loopback interface; anyone else gets a bare 403. Use
     /// [`debug_routes_with`](Self::debug_routes_with) for a token or to open them up.
     ///
+    /// CPU profiles name functions from the binary's debug info: build releases with
+    /// `debug = "limited"` (or more) so that inlined frames read `hyper::…` and
+    /// `tether::…`; `"line-tables-only"` leaves them bare (`run`, `{closure#0}`).
+    ///
     /// ```
     /// let mut app = tether::Engine::new();
     /// app.debug_routes("/debug");
