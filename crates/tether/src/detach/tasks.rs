@@ -19,6 +19,7 @@ use super::registry::{Kind, Origin, Registration, Registry};
 
 /// What happens to a task started when the cap on tasks in flight is reached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Overflow {
     /// The task is not started: its handle reports [`Outcome::Rejected`], and the
     /// rejection is counted and logged. The default: load never piles up unseen.
@@ -31,6 +32,7 @@ pub enum Overflow {
 
 /// How a tracked task ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// It ran to its end.
     Completed,

@@ -9,6 +9,7 @@ use crate::{Context, Handler, HandlerFuture};
 /// The access rule for the diagnostics routes. A request that fails it gets `403` with a
 /// body that says nothing about the process.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum DebugAccess {
     /// Only clients on the loopback interface (`127.0.0.0/8`, `::1`). The default.
     ///
