@@ -25,6 +25,12 @@ use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuild
 /// Lines held for the writer thread before new ones are dropped (default of [`Setup`]).
 pub const DEFAULT_BUFFERED_LINES: usize = 8192;
 
+/// Bytes the writer thread gathers before a write. It writes what it has whenever the
+/// queue runs empty, so a quiet server still shows each line at once; a busy one writes
+/// many lines per system call instead of one each (standard output alone writes on
+/// every newline).
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// The process's log sink, once made.
 static SINK: OnceLock<NonBlocking> = OnceLock::new();
 /// Flushes the sink when dropped: taken by [`flush`].
@@ -109,7 +115,7 @@ pub fn non_blocking(out: impl Write + Send + 'static, lines: usize) -> NonBlocki
         .lossy(true)
         .buffered_lines_limit(lines.max(1))
         .thread_name("tether-log")
-        .finish(out);
+        .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, out));
     lock(&COUNTERS).push(writer.error_counter());
     lock(&GUARDS).push(guard);
     writer
@@ -130,4 +136,60 @@ pub fn flush() {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// An output that records what reaches it and how many writes it took.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<(Vec<u8>, usize)>>);
+
+    impl Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut seen = lock(&self.0);
+            seen.0.extend_from_slice(buf);
+            seen.1 += 1;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Recorder {
+        /// Waits (up to 5 s) until `lines` lines have arrived; the writes they took.
+        fn wait_for(&self, lines: usize) -> usize {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                {
+                    let (bytes, writes) = &*lock(&self.0);
+                    if bytes.iter().filter(|b| **b == b'\n').count() >= lines {
+                        return *writes;
+                    }
+                    assert!(Instant::now() < deadline, "only {:?} arrived", String::from_utf8_lossy(bytes));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_line_is_written_at_once_and_a_burst_in_few_writes() {
+        let out = Recorder::default();
+        let mut sink = non_blocking(out.clone(), 100_000);
+        // One line on a quiet sink is not held in the buffer.
+        sink.write_all(b"first\n").unwrap();
+        assert_eq!(out.wait_for(1), 1);
+        // A burst is gathered: far fewer writes than lines.
+        for i in 0..20_000 {
+            sink.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        let writes = out.wait_for(20_001) - 1;
+        assert!(writes < 2_000, "20,000 lines took {writes} writes");
+        assert_eq!(dropped_lines(), 0);
+    }
 }
