@@ -6,7 +6,9 @@
 //! it, and the response (`ok`) does not wait for it.
 //!
 //! With `METRICS=1`, `/metrics` is mounted, so per-route figures are recorded: the
-//! overhead comparison runs the same binary with and without it.
+//! overhead comparison runs the same binary with and without it. With `LOGGER=1`, the
+//! access log runs as `Engine::default()` has it (`logger()`, non-blocking writer to
+//! standard output), so its cost is the difference between the two runs.
 //!
 //! `PORT` (default 8080) and `WORKERS` (tokio worker threads, default: the core count)
 //! come from the environment, as for the raw hyper and axum peers in `crates/peers`.
@@ -59,6 +61,10 @@ fn main() -> std::io::Result<()> {
     }
     rt.enable_all().build()?.block_on(async {
         let mut app = Engine::new();
+        if std::env::var_os("LOGGER").is_some_and(|v| v == "1") {
+            tether::log::init();
+            app.with(tether::middleware::logger());
+        }
         if std::env::var_os("METRICS").is_some() {
             app.metrics_route("/metrics");
         }
