@@ -106,8 +106,10 @@ async fn a_cpu_profile_counts_time_spent_in_system_calls() {
     let top = go_top(go, &res.body, &["-top", "-nodecount=20", "-tagfocus=thread=busy-reader"]);
     let sampled = total_samples(&top);
     let ratio = sampled.as_secs_f64() / cpu_used.as_secs_f64();
+    // Here the ratio is ~100 %; on a loaded CI machine it fell to 37 %, signals being
+    // merged. With libc blocklisted it is ~1 %: the bar sits far from both.
     assert!(
-        ratio > 0.7,
+        ratio > 0.15,
         "{sampled:?} of samples for {cpu_used:?} of CPU used ({:.0} %): samples in libc are dropped\n{top}",
         ratio * 100.0
     );
