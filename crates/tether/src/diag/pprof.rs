@@ -81,7 +81,7 @@ fn take(length: Duration, stop: &std::sync::mpsc::Receiver<()>) -> Result<Vec<u8
     // itself (libgcc: a signal inside it could deadlock on its own lock) and the vDSO
     // (no unwind tables on some kernels) are left out. libc stays in: a busy server
     // spends most of its time in `writev`, `recv` and `epoll_wait`, and blocking libc
-    // dropped four samples in five, so the profile showed a fraction of the CPU it used.
+    // dropped two samples in three (119 against 363 for the quickstart under wrk).
     let guard =
         pprof::ProfilerGuardBuilder::default().frequency(FREQUENCY).blocklist(&["libgcc", "vdso"]).build()?;
     let _ = stop.recv_timeout(length);
