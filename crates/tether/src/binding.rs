@@ -37,7 +37,7 @@ pub struct BindError {
     field: Option<String>,
     message: String,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
-    violations: Vec<crate::validation::Violation>,
+    violations: Vec<Violation>,
 }
 
 impl BindError {
@@ -58,13 +58,17 @@ impl BindError {
         &self.message
     }
 
-    /// Where the data came from.
-    pub fn source(&self) -> Source {
+    /// The binding that failed: where the data came from (JSON body, query, path
+    /// parameters, form, multipart form). Named apart from [`Error::source`], which
+    /// gives the underlying error (a body read that failed, say) for error chains.
+    ///
+    /// [`Error::source`]: std::error::Error::source
+    pub fn binding(&self) -> Source {
         self.source
     }
 
     /// The validation rules that failed, each with its field (empty for other errors).
-    pub fn violations(&self) -> &[crate::validation::Violation] {
+    pub fn violations(&self) -> &[Violation] {
         &self.violations
     }
 
@@ -92,13 +96,14 @@ impl BindError {
         error
     }
 
-    fn from_upload(e: crate::UploadError) -> Self {
+    pub(crate) fn from_upload(e: crate::UploadError) -> Self {
         let mut error = BindError::new(Source::Multipart, e.status(), None, e.message().to_owned());
         error.cause = Some(Box::new(e));
         error
     }
 
-    pub(crate) fn invalid(source: Source, violations: Vec<crate::validation::Violation>) -> Self {
+    #[cfg(feature = "validation")]
+    pub(crate) fn invalid(source: Source, violations: Vec<Violation>) -> Self {
         let field = violations.first().map(|v| v.field.clone());
         let mut error = BindError::new(source, StatusCode::BAD_REQUEST, field, "validation failed".into());
         error.violations = violations;
@@ -154,6 +159,25 @@ impl std::fmt::Display for BindError {
 impl std::error::Error for BindError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause.as_deref().map(|e| e as _)
+    }
+}
+
+/// One failed rule: the field (`address.city`, `tags[2]`), the rule (`email`, `length`,
+/// `range`, or a custom code), and a readable message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The field at fault, as a path.
+    pub field: String,
+    /// The rule it broke (validator's code).
+    pub rule: String,
+    /// What is wrong, for the client.
+    pub message: String,
+}
+
+impl Violation {
+    /// `{"field": .., "rule": .., "message": ..}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "field": self.field, "rule": self.rule, "message": self.message })
     }
 }
 

@@ -62,6 +62,7 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
             }
         }
         None => Some((Io::Plain(stream), Vec::new(), false)),
+        #[cfg(feature = "tls")]
         Some(tls) => {
             match tokio::time::timeout(settings.header_read_timeout, tls.acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
@@ -78,6 +79,8 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
                 }
             }
         }
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
     };
     if let Some((io, ahead, h2)) = transport {
         let slot = guard.slot.clone();
@@ -99,7 +102,7 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
                     // Through the layers: the body boxed (paced, not budgeted), the peer in
                     // the extensions.
                     let mut req = req.map(|b| crate::Body::from_stream(GuardedBody::new(b, &bodies)));
-                    req.extensions_mut().insert(peer);
+                    req.extensions_mut().insert(crate::PeerAddr(peer));
                     // Boxed: the layered future's poll stays out of the direct path's code.
                     let layered: LayeredFuture =
                         Box::pin(tower::ServiceExt::oneshot(layered.clone(), req).map(move |r| {

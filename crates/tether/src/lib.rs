@@ -43,6 +43,25 @@
 //! `app.run_tls` ([`TlsConfig`]); tower with `app.layer`, `app.service` and
 //! `app.into_service`. The client address behind proxies: `app.trusted_proxies`.
 //!
+//! ## Features
+//!
+//! The heavy parts are Cargo features. All but `jemalloc` are on by default, so
+//! `cargo add tether` gives what a Gin user reaches for, Gin's contrib middleware and
+//! tether's diagnostics included. `default-features = false` with a pick gives a lean
+//! build: the core alone is about half the crates (the README has the counts and build
+//! times).
+//!
+//! | feature | brings | without it |
+//! |---|---|---|
+//! | `tls` | `app.run_tls`, `TlsConfig` (rustls, ring) | plain HTTP only |
+//! | `pprof` | CPU profiles at `/debug/pprof/profile` (pprof-rs) | the route answers 501 |
+//! | `metrics` | `metrics_route`'s Prometheus text (prometheus-client) | the route answers 501, nothing is recorded |
+//! | `validation` | `should_bind_valid_*`, `Validate`, `rules` (validator) | binding without rules |
+//! | `multipart` | `multipart/form-data`: `c.form_file`, `c.multipart_form` (multer, tempfile) | such a body is a 415 |
+//! | `rate-limit` | `middleware::rate_limit`, `Quota` (governor, moka) | — |
+//! | `cache` | `middleware::cache` (moka) | — |
+//! | `jemalloc` (off) | heap profiles at `/debug/pprof/heap`, allocator figures | the heap route answers 501 |
+//!
 //! ## Paths
 //!
 //! Gin's syntax: `/user/:id` matches one segment; `/files/*path` matches the rest, and its
@@ -90,13 +109,18 @@ pub mod sse;
 mod state;
 pub mod stream;
 pub mod testing;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
 mod tls;
 mod transport;
 mod upload;
+#[cfg(feature = "validation")]
 mod validation;
 mod watch;
 
-pub use binding::{BindError, Source};
+pub use binding::{BindError, Source, Violation};
 pub use body::{Body, BodyError, BoxError};
 pub use capture::{handler_fn, handler_with, StateFn};
 pub use context::{Context, Request};
@@ -111,11 +135,13 @@ pub use listen_addr::ListenAddr;
 pub use response::{IntoStatus, Writer};
 pub use route_info::RouteInfo;
 pub use server::ShutdownReport;
-pub use service::{ResponseFuture, TetherService};
+pub use service::{PeerAddr, ResponseFuture, TetherService};
 pub use signal::{shutdown_signal, signal, Signal};
+#[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 pub use upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
-pub use validation::{rules, Violation};
+#[cfg(feature = "validation")]
+pub use validation::rules;
 
 /// jemalloc, as the global allocator that makes `/debug/pprof/heap` work (feature
 /// `jemalloc`). One line in the application:
@@ -133,11 +159,13 @@ pub use tikv_jemallocator::Jemalloc;
 pub use cookie;
 pub use http::{self, Method, StatusCode};
 pub use serde_json::json;
+#[cfg(feature = "validation")]
 pub use validator;
 /// The validation trait and its derive (`#[derive(tether::Validate)]`). The derive's code
 /// names the `validator` crate, so a crate that derives it either adds
 /// `validator = { version = "0.20", features = ["derive"] }` to its dependencies or says
 /// where to find it: `#[validate(crate = "tether::validator")]` on the struct.
+#[cfg(feature = "validation")]
 pub use validator::Validate;
 
 /// The README's examples, compiled as doc tests.

@@ -47,6 +47,15 @@ pub struct TetherService {
     layered: Option<crate::layer::Layered>,
 }
 
+/// The client's socket address, in a request's extensions for tower layers
+/// ([`Engine::layer`]) and services ([`Engine::service`]) to read:
+/// `req.extensions().get::<tether::PeerAddr>()`. A named type rather than a bare
+/// `SocketAddr`, so that it cannot be mistaken for, or overwritten by, some other address
+/// a layer stores. A server of the application's own may insert one before calling
+/// [`TetherService`]; [`TetherService::with_remote_addr`] does the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub SocketAddr);
+
 impl std::fmt::Debug for TetherService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TetherService").field("remote", &self.remote).finish_non_exhaustive()
@@ -91,12 +100,12 @@ impl TetherService {
         if let Some(layered) = &self.layered {
             let mut req = req.map(Body::from_stream);
             if let Some(peer) = self.remote {
-                req.extensions_mut().insert(peer);
+                req.extensions_mut().insert(PeerAddr(peer));
             }
             return Box::pin(tower::ServiceExt::oneshot(layered.clone(), req));
         }
         let (head, body) = req.into_parts();
-        let remote = self.remote.or_else(|| head.extensions.get::<SocketAddr>().copied());
+        let remote = self.remote.or_else(|| head.extensions.get::<PeerAddr>().map(|p| p.0));
         let body = request_body(body, &self.shared);
         Box::pin(dispatch(self.shared.clone(), head, body, remote).map(Ok))
     }

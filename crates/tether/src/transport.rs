@@ -19,7 +19,8 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// arm stays small enough for hyper's reads and writes to inline it.
 pub(crate) enum Io {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Tls(Box<tls::Stream>),
 }
 
 /// A transport as hyper sees it: bytes read ahead by protocol sniffing come first, and
@@ -127,7 +128,7 @@ impl AsyncWrite for Watched {
     fn is_write_vectored(&self) -> bool {
         match &self.io {
             Io::Plain(s) => s.is_write_vectored(),
-            Io::Tls(s) => s.is_write_vectored(),
+            Io::Tls(s) => tls::is_write_vectored(s),
         }
     }
 
@@ -150,6 +151,7 @@ impl AsyncWrite for Watched {
 }
 
 /// The TLS side of [`Io`], kept out of line.
+#[cfg(feature = "tls")]
 mod tls {
     use std::io::{IoSlice, Result};
     use std::pin::Pin;
@@ -158,7 +160,7 @@ mod tls {
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio::net::TcpStream;
 
-    type Stream = tokio_rustls::server::TlsStream<TcpStream>;
+    pub(crate) type Stream = tokio_rustls::server::TlsStream<TcpStream>;
 
     #[inline(never)]
     pub(super) fn read(s: &mut Stream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<Result<()>> {
@@ -187,6 +189,49 @@ mod tls {
     #[inline(never)]
     pub(super) fn shutdown(s: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<()>> {
         Pin::new(s).poll_shutdown(cx)
+    }
+
+    pub(super) fn is_write_vectored(s: &Stream) -> bool {
+        s.is_write_vectored()
+    }
+}
+
+/// Without the `tls` feature no TLS stream can exist: [`Io::Tls`] holds an empty type.
+#[cfg(not(feature = "tls"))]
+mod tls {
+    use std::io::{IoSlice, Result};
+    use std::task::{Context, Poll};
+
+    use tokio::io::ReadBuf;
+
+    pub(crate) enum Stream {}
+
+    pub(super) fn read(s: &mut Stream, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<Result<()>> {
+        match *s {}
+    }
+
+    pub(super) fn write(s: &mut Stream, _: &mut Context<'_>, _: &[u8]) -> Poll<Result<usize>> {
+        match *s {}
+    }
+
+    pub(super) fn write_vectored(
+        s: &mut Stream,
+        _: &mut Context<'_>,
+        _: &[IoSlice<'_>],
+    ) -> Poll<Result<usize>> {
+        match *s {}
+    }
+
+    pub(super) fn flush(s: &mut Stream, _: &mut Context<'_>) -> Poll<Result<()>> {
+        match *s {}
+    }
+
+    pub(super) fn shutdown(s: &mut Stream, _: &mut Context<'_>) -> Poll<Result<()>> {
+        match *s {}
+    }
+
+    pub(super) fn is_write_vectored(s: &Stream) -> bool {
+        match *s {}
     }
 }
 

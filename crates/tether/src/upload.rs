@@ -7,9 +7,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+#[cfg(feature = "multipart")]
+use bytes::BytesMut;
+#[cfg(feature = "multipart")]
 use futures_util::StreamExt;
 use http::StatusCode;
+#[cfg(feature = "multipart")]
 use tokio::io::AsyncWriteExt;
 
 use crate::body::RequestBody;
@@ -89,11 +93,19 @@ impl UploadLimits {
 pub struct UploadError {
     status: StatusCode,
     message: String,
+    /// The error underneath (multer's, the temporary file's), for `Error::source`.
+    cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl UploadError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        UploadError { status, message: message.into() }
+        UploadError { status, message: message.into(), cause: None }
+    }
+
+    #[cfg(feature = "multipart")]
+    fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
     }
 
     /// `400` (not a form, malformed, no such file), `408` (the body came too slowly),
@@ -120,7 +132,11 @@ impl std::fmt::Display for UploadError {
     }
 }
 
-impl std::error::Error for UploadError {}
+impl std::error::Error for UploadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|e| e as _)
+    }
+}
 
 /// One uploaded file: in memory, or in a temporary file removed when the last clone of
 /// this handle is dropped.
@@ -134,8 +150,10 @@ pub struct UploadedFile {
 }
 
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "multipart"), allow(dead_code))]
 enum Stored {
     Memory(Bytes),
+    #[cfg(feature = "multipart")]
     Temp(Arc<tempfile::TempPath>),
 }
 
@@ -165,6 +183,7 @@ impl UploadedFile {
     pub fn temp_path(&self) -> Option<&Path> {
         match &self.data {
             Stored::Memory(_) => None,
+            #[cfg(feature = "multipart")]
             Stored::Temp(path) => Some(path),
         }
     }
@@ -173,6 +192,7 @@ impl UploadedFile {
     pub async fn bytes(&self) -> io::Result<Bytes> {
         match &self.data {
             Stored::Memory(b) => Ok(b.clone()),
+            #[cfg(feature = "multipart")]
             Stored::Temp(path) => tokio::fs::read(path.as_ref() as &Path).await.map(Bytes::from),
         }
     }
@@ -280,10 +300,20 @@ impl Context {
         }
         match &file.data {
             Stored::Memory(bytes) => tokio::fs::write(dst, bytes).await,
+            #[cfg(feature = "multipart")]
             Stored::Temp(path) => tokio::fs::copy(path.as_ref() as &Path, dst).await.map(|_| ()),
         }
     }
 
+    #[cfg(not(feature = "multipart"))]
+    async fn read_form(&mut self, _: Option<&mut Reservation>) -> Result<MultipartForm, UploadError> {
+        Err(UploadError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "multipart/form-data is not accepted here (tether was built without its `multipart` feature)",
+        ))
+    }
+
+    #[cfg(feature = "multipart")]
     async fn read_form(
         &mut self,
         mut reservation: Option<&mut Reservation>,
@@ -382,31 +412,37 @@ impl Context {
     }
 }
 
+#[cfg(feature = "multipart")]
 fn too_large(message: String) -> UploadError {
     UploadError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
 }
 
+#[cfg(feature = "multipart")]
 fn write_error(e: io::Error) -> UploadError {
     tracing::error!(target: "tether::upload", "could not write an upload to a temporary file: {e}");
-    UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, "could not store the upload")
+    UploadError::new(StatusCode::INTERNAL_SERVER_ERROR, "could not store the upload").caused_by(e)
 }
 
+#[cfg(feature = "multipart")]
 fn multer_error(e: multer::Error) -> UploadError {
-    match e {
-        multer::Error::FieldSizeExceeded { limit, field_name } => {
-            too_large(format!("the field {:?} is larger than {limit} bytes", field_name.unwrap_or_default()))
-        }
+    let error = match &e {
+        multer::Error::FieldSizeExceeded { limit, field_name } => too_large(format!(
+            "the field {:?} is larger than {limit} bytes",
+            field_name.as_deref().unwrap_or_default()
+        )),
         multer::Error::StreamSizeExceeded { limit } => {
             too_large(format!("the upload is larger than {limit} bytes"))
         }
-        multer::Error::StreamReadFailed(e) if crate::body_guard::is_timeout(&*e) => {
+        multer::Error::StreamReadFailed(e) if crate::body_guard::is_timeout(&**e) => {
             UploadError::new(StatusCode::REQUEST_TIMEOUT, "the upload arrived too slowly")
         }
         other => UploadError::new(StatusCode::BAD_REQUEST, format!("malformed multipart body: {other}")),
-    }
+    };
+    error.caused_by(e)
 }
 
 /// The request body as a stream of chunks for multer.
+#[cfg(feature = "multipart")]
 fn body_stream(
     body: RequestBody,
 ) -> futures_util::stream::BoxStream<'static, Result<Bytes, crate::BoxError>> {
@@ -416,5 +452,31 @@ fn body_stream(
         RequestBody::Buffered { bytes, .. } => futures_util::stream::once(async move { Ok(bytes) }).boxed(),
         RequestBody::Incoming(b) => BodyDataStream::new(b.into_inner()).boxed(),
         RequestBody::Boxed(b) => BodyDataStream::new(b.into_inner()).boxed(),
+    }
+}
+
+#[cfg(all(test, feature = "multipart"))]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn an_upload_error_keeps_what_caused_it() {
+        let e = multer_error(multer::Error::StreamSizeExceeded { limit: 10 });
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let cause = e.source().expect("multer's error is the source");
+        assert!(cause.to_string().contains("10"), "{cause}");
+        let e = write_error(io::Error::other("disk full"));
+        assert_eq!(e.source().unwrap().to_string(), "disk full");
+        // A bind error made from it walks the whole chain.
+        let bind = crate::BindError::from_upload(e);
+        let mut chain = Vec::new();
+        let mut next = bind.source();
+        while let Some(e) = next {
+            chain.push(e.to_string());
+            next = e.source();
+        }
+        assert_eq!(chain.len(), 2, "{chain:?}");
+        assert_eq!(chain[1], "disk full");
     }
 }

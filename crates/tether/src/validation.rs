@@ -9,27 +9,8 @@
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::binding::{BindError, Source};
+use crate::binding::{BindError, Source, Violation};
 use crate::Context;
-
-/// One failed rule: the field (`address.city`, `tags[2]`), the rule (`email`, `length`,
-/// `range`, or a custom code), and a readable message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The field at fault, as a path.
-    pub field: String,
-    /// The rule it broke (validator's code).
-    pub rule: String,
-    /// What is wrong, for the client.
-    pub message: String,
-}
-
-impl Violation {
-    /// `{"field": .., "rule": .., "message": ..}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "field": self.field, "rule": self.rule, "message": self.message })
-    }
-}
 
 /// Every violation in `errors`, depth first, sorted by field for stable answers.
 pub(crate) fn violations(errors: &ValidationErrors) -> Vec<Violation> {

@@ -63,6 +63,10 @@ where
         if req.uri().path() == "/fail" {
             return Box::pin(async { Err("the layer refused".to_owned()) });
         }
+        // A layer finds the client's address under its own type.
+        if !req.extensions().get::<tether::PeerAddr>().is_some_and(|p| p.0.ip().is_loopback()) {
+            return Box::pin(async { Err("no peer address".to_owned()) });
+        }
         let inner = self.0.call(req);
         Box::pin(async move { inner.await.map_err(|_| "inner failed".to_owned()) })
     }
@@ -76,7 +80,8 @@ async fn a_layer_error_is_a_500_and_the_server_goes_on() {
     let mut h1 = H1::connect(server.addr).await;
     let failed = h1.get("/fail").await;
     assert_eq!((failed.status.as_u16(), failed.text().as_str()), (500, "internal server error"));
-    assert_eq!(h1.get("/hello").await.status, 200);
+    let hello = h1.get("/hello").await;
+    assert_eq!((hello.status.as_u16(), hello.text().as_str()), (200, "hello from 127.0.0.1"));
     server.shutdown().await;
 }
 

@@ -157,8 +157,24 @@ impl ContextCopy {
         self.keys.names()
     }
 
+    /// The application state of type `T`, as [`Request::state`](crate::Request::state)
+    /// gives it.
+    ///
+    /// # Panics
+    /// If no state of type `T` was registered with `app.state(..)`.
+    #[track_caller]
+    pub fn state<T: Send + Sync + 'static>(&self) -> &T {
+        match self.try_state::<T>() {
+            Some(v) => v,
+            None => panic!(
+                "tether: no state of type {} was registered; call app.state(..) first",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
     /// The application state of type `T`, if registered.
-    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+    pub fn try_state<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.shared.state.get::<T>()
     }
 

@@ -6,9 +6,12 @@
 //! The core does not depend on this room; it reads the engine's registry and counters.
 
 mod access;
+#[cfg(feature = "metrics")]
+mod exposition;
 mod heap;
 mod leaks;
 pub(crate) mod metrics;
+#[cfg(feature = "pprof")]
 mod pprof;
 mod vars;
 
@@ -59,11 +62,21 @@ impl Engine {
     /// let mut app = tether::Engine::new();
     /// app.metrics_route_with("/metrics", tether::DebugAccess::bearer("scraper-token"));
     /// ```
+    ///
+    /// Without the `metrics` feature (on by default) the route answers 501 saying so,
+    /// and nothing is recorded.
     pub fn metrics_route_with(&mut self, path: &str, access: DebugAccess) -> &mut Self {
-        self.settings.metrics = true;
         let mut group = self.group("");
         group.with(access);
-        group.get(path, metrics::metrics);
+        #[cfg(feature = "metrics")]
+        {
+            group.get(path, exposition::metrics);
+            self.settings.metrics = true;
+        }
+        #[cfg(not(feature = "metrics"))]
+        group.get(path, async |c: &mut crate::Context| {
+            c.abort_with_error(http::StatusCode::NOT_IMPLEMENTED, "metrics need tether's `metrics` feature");
+        });
         self
     }
 
@@ -83,5 +96,13 @@ impl Engine {
             .get("/pprof/profile", pprof::profile)
             .get("/pprof/heap", heap::heap);
         self
+    }
+}
+
+/// Without the `pprof` feature (on by default): the CPU profile route says what is missing.
+#[cfg(not(feature = "pprof"))]
+mod pprof {
+    pub(super) async fn profile(c: &mut crate::Context) {
+        c.abort_with_error(http::StatusCode::NOT_IMPLEMENTED, "CPU profiles need tether's `pprof` feature");
     }
 }

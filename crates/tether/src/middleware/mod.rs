@@ -3,20 +3,27 @@
 //! [`Handler`]: crate::Handler
 
 mod basic_auth;
+#[cfg(feature = "cache")]
 mod cache;
 mod cors;
 mod json_logger;
 mod logger;
+#[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod recovery;
 mod request_id;
 mod timeout;
 
 pub use basic_auth::{basic_auth, BasicAuth, AUTH_USER_KEY};
+#[cfg(feature = "cache")]
 pub use cache::{cache, ResponseCache};
 pub use cors::{cors, Cors};
+/// How many requests a [`RateLimit`] allows per period, with its burst (governor's).
+#[cfg(feature = "rate-limit")]
+pub use governor::Quota;
 pub use json_logger::{json_logger, JsonLogger};
 pub use logger::logger;
+#[cfg(feature = "rate-limit")]
 pub use rate_limit::{rate_limit, RateLimit};
 pub(crate) use recovery::panic_message;
 pub use recovery::recovery;
