@@ -495,4 +495,6 @@ pub(crate) struct Stats {
     pub(crate) connections: AtomicUsize,
     /// Streamed responses (`c.stream`, `c.sse`) still sending.
     pub(crate) streams_open: AtomicUsize,
+    /// Shutdown has begun: readiness answers 503.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
 }

@@ -103,6 +103,18 @@ impl Engine {
         let permits = Arc::new(Semaphore::new(settings.max_connections));
         let conns = Arc::new(Connections::default());
         let watcher = conns.watch(&settings);
+        // Shutdown begins with readiness: it turns 503 at once, and the server goes on
+        // serving for the shutdown delay so that load balancers stop sending first.
+        let shared = service.shared().clone();
+        let signal = async move {
+            signal.await;
+            shared.stats.draining.store(true, Relaxed);
+            let delay = shared.settings.shutdown_delay;
+            if !delay.is_zero() {
+                tracing::info!(target: "tether", ?delay, "shutting down: readiness is 503; serving on for the delay");
+                tokio::time::sleep(delay).await;
+            }
+        };
         tokio::pin!(signal);
         loop {
             let permit = tokio::select! {

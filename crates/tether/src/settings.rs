@@ -23,6 +23,11 @@ pub(crate) struct Settings {
     pub(crate) h2_keep_alive: Option<Duration>,
     pub(crate) max_connections: usize,
     pub(crate) shutdown_timeout: Duration,
+    /// Serving goes on this long after shutdown begins, readiness already 503.
+    pub(crate) shutdown_delay: Duration,
+    /// What the readiness route runs, and how long each may take.
+    pub(crate) ready_checks: Vec<crate::diag::health::ReadyCheck>,
+    pub(crate) ready_timeout: Duration,
     pub(crate) http2: bool,
     /// Per-route metrics are recorded (`metrics_route` was called).
     pub(crate) metrics: bool,
@@ -60,6 +65,9 @@ impl Default for Settings {
             h2_keep_alive: Some(Duration::from_secs(20)),
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            ready_checks: Vec::new(),
+            ready_timeout: crate::diag::health::DEFAULT_READY_TIMEOUT,
             http2: true,
             metrics: false,
             proxies: Default::default(),

@@ -8,6 +8,7 @@
 mod access;
 #[cfg(feature = "metrics")]
 mod exposition;
+pub(crate) mod health;
 mod heap;
 mod leaks;
 pub(crate) mod metrics;
