@@ -57,7 +57,7 @@ pub(crate) fn dispatch(
                 tracing::error!(
                     target: "tether",
                     method = %ctx.method(), path = ctx.path(),
-                    panic = crate::middleware::panic_message(&*panic),
+                    panic = crate::panics::panic_message(&*panic),
                     "handler panicked; answered 500"
                 );
                 crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
@@ -125,7 +125,7 @@ impl Drop for Lease {
                 let status = match (self.done, self.panicked) {
                     (true, _) => ctx.res.status.as_u16(),
                     (false, true) => 500,
-                    (false, false) => crate::diag::metrics::CUT,
+                    (false, false) => crate::route_stats::CUT,
                 };
                 metrics.record(ctx.chain, status, started.elapsed());
             }

@@ -99,6 +99,7 @@ mod pool;
 mod post_form;
 mod response;
 mod route_info;
+mod route_stats;
 mod route_table;
 mod router;
 mod server;

@@ -64,6 +64,17 @@ pub(crate) fn quieted() -> u64 {
     QUIETED.load(Relaxed)
 }
 
+/// The message of a panic payload, when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

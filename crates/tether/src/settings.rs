@@ -1,6 +1,10 @@
 //! Server and request limits, with safe defaults. Each is a setter on `Engine`.
 
+use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 /// The engine's limits. Defaults are documented on each `Engine` setter.
 #[derive(Clone, Debug)]
@@ -26,7 +30,7 @@ pub(crate) struct Settings {
     /// Serving goes on this long after shutdown begins, readiness already 503.
     pub(crate) shutdown_delay: Duration,
     /// What the readiness route runs, and how long each may take.
-    pub(crate) ready_checks: Vec<crate::diag::health::ReadyCheck>,
+    pub(crate) ready_checks: Vec<ReadyCheck>,
     pub(crate) ready_timeout: Duration,
     pub(crate) http2: bool,
     /// Per-route metrics are recorded (`metrics_route` was called).
@@ -67,7 +71,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             ready_checks: Vec::new(),
-            ready_timeout: crate::diag::health::DEFAULT_READY_TIMEOUT,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
             http2: true,
             metrics: false,
             proxies: Default::default(),
@@ -103,5 +107,22 @@ impl Settings {
     /// The budget every request body of the server shares.
     pub(crate) fn process_body_budget(&self) -> crate::body_guard::Budget {
         crate::body_guard::Budget::new(self.body_memory.max(self.body_limit))
+    }
+}
+
+/// How long one readiness check may take before it counts as failed (default of
+/// [`Engine::ready_timeout`]).
+pub(crate) const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One readiness check registered with [`Engine::ready_check`], named by its call site.
+#[derive(Clone)]
+pub(crate) struct ReadyCheck {
+    pub(crate) site: &'static Location<'static>,
+    pub(crate) run: Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
+}
+
+impl std::fmt::Debug for ReadyCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReadyCheck({})", self.site)
     }
 }

@@ -448,7 +448,7 @@ where
     let outcome = match work.await.into() {
         Some(Ok(())) => Outcome::Completed,
         Some(Err(panic)) => {
-            ledger.log_panic(crate::middleware::panic_message(&*panic));
+            ledger.log_panic(crate::panics::panic_message(&*panic));
             Outcome::Panicked
         }
         None => Outcome::Cancelled,

@@ -1,4 +1,4 @@
-//! The Prometheus text format of what [`Metrics`](super::metrics::Metrics) recorded, with
+//! The Prometheus text format of what [`Metrics`](crate::route_stats::Metrics) recorded, with
 //! prometheus-client (feature `metrics`).
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -9,8 +9,8 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::metrics::BUCKETS;
 use crate::engine::Shared;
+use crate::route_stats::BUCKETS;
 use crate::Context;
 
 /// Answers the exposition.

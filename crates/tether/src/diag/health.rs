@@ -12,24 +12,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
 
+use crate::settings::ReadyCheck;
 use crate::{Context, Engine};
-
-/// How long one readiness check may take before it counts as failed (default of
-/// [`Engine::ready_timeout`]).
-pub(crate) const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// One readiness check registered with [`Engine::ready_check`], named by its call site.
-#[derive(Clone)]
-pub(crate) struct ReadyCheck {
-    site: &'static Location<'static>,
-    run: Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
-}
-
-impl std::fmt::Debug for ReadyCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ReadyCheck({})", self.site)
-    }
-}
 
 impl Engine {
     /// Mounts a liveness route at `live` and a readiness route at `ready`, as Kubernetes

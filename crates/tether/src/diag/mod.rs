@@ -11,7 +11,6 @@ mod exposition;
 pub(crate) mod health;
 mod heap;
 mod leaks;
-pub(crate) mod metrics;
 #[cfg(feature = "pprof")]
 mod pprof;
 mod vars;

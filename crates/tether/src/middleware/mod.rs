@@ -25,7 +25,6 @@ pub use json_logger::{json_logger, JsonLogger};
 pub use logger::logger;
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{rate_limit, RateLimit};
-pub(crate) use recovery::panic_message;
 pub use recovery::recovery;
 pub use request_id::{request_id, RequestId, REQUEST_ID_KEY};
 pub use timeout::{timeout, Timeout};

@@ -1,7 +1,6 @@
 //! `recovery()`: a panic in a handler becomes a 500 for that request, logged with the
 //! panic message; the server goes on serving.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
@@ -27,7 +26,7 @@ async fn recover(c: &mut Context) {
     tracing::error!(
         target: "tether",
         method = %c.method(), path = c.path(), route = c.full_path(),
-        panic = panic_message(&*panic),
+        panic = crate::panics::panic_message(&*panic),
         "handler panicked; answered 500"
     );
     c.abort();
@@ -37,15 +36,4 @@ async fn recover(c: &mut Context) {
     c.response_headers_mut()
         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     c.set_response_body("500 internal server error");
-}
-
-/// The message of a panic payload, when it has one.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "(no message)"
-    }
 }

@@ -1,4 +1,6 @@
-//! `/metrics`: the engine's per-route figures, as recorded; `exposition.rs` encodes them.
+//! The engine's per-route figures, as recorded for `/metrics`; `diag/exposition.rs`
+//! encodes them (feature `metrics`). Core code: the request path records here and never
+//! reaches into `diag`.
 //!
 //! Recording is tether's own and costs a request a few relaxed atomic additions: each
 //! route has its counters and latency histogram allocated when the engine is frozen, so a
@@ -17,7 +19,7 @@ use std::time::Duration;
 use crate::context::ChainRef;
 
 /// Latency bucket upper bounds, in seconds.
-pub(super) const BUCKETS: [f64; 12] =
+pub(crate) const BUCKETS: [f64; 12] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 /// Distinct status codes kept per route; more are counted as `other`.
 const STATUS_SLOTS: usize = 8;
@@ -26,25 +28,25 @@ const STATUS_SLOTS: usize = 8;
 pub(crate) const CUT: u16 = 499;
 
 #[derive(Debug, Default)]
-pub(super) struct StatusSlot {
-    pub(super) code: AtomicU16,
-    pub(super) count: AtomicU64,
+pub(crate) struct StatusSlot {
+    pub(crate) code: AtomicU16,
+    pub(crate) count: AtomicU64,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct RouteStats {
-    pub(super) statuses: [StatusSlot; STATUS_SLOTS],
-    pub(super) other: AtomicU64,
+pub(crate) struct RouteStats {
+    pub(crate) statuses: [StatusSlot; STATUS_SLOTS],
+    pub(crate) other: AtomicU64,
     /// Per-bucket counts; the last one is past the largest bound.
-    pub(super) buckets: [AtomicU64; BUCKETS.len() + 1],
-    pub(super) sum_nanos: AtomicU64,
+    pub(crate) buckets: [AtomicU64; BUCKETS.len() + 1],
+    pub(crate) sum_nanos: AtomicU64,
 }
 
 /// The figures of every route (and of unmatched requests), kept when `/metrics` is on.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     /// One per route, then: no route, method not allowed, redirect.
-    pub(super) routes: Box<[RouteStats]>,
+    pub(crate) routes: Box<[RouteStats]>,
 }
 
 impl Metrics {
