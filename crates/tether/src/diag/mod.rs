@@ -1,5 +1,5 @@
 //! Diagnostics routes, off unless mounted: `app.debug_routes("/debug")` mounts
-//! `/debug/leaks` (live copies and tasks by call site), `/debug/vars` (the process and the
+//! `/debug/` (a live page charting the figures below), `/debug/leaks` (live copies and tasks by call site), `/debug/vars` (the process and the
 //! engine in numbers), `/debug/pprof/profile` (CPU) and `/debug/pprof/heap` (heap, with
 //! the `jemalloc` feature) behind an access guard (loopback peers only, by default).
 //!
@@ -21,8 +21,9 @@ pub use access::DebugAccess;
 use crate::Engine;
 
 impl Engine {
-    /// Mounts the diagnostics routes under `prefix` (`/debug/leaks`, `/debug/vars`,
-    /// `/debug/pprof/profile`, `/debug/pprof/heap`), answering only
+    /// Mounts the diagnostics routes under `prefix` (`/debug/`, a live page in the
+    /// browser; `/debug/leaks`, `/debug/vars`, `/debug/pprof/profile`,
+    /// `/debug/pprof/heap`), answering only
     /// peers on the loopback interface; anyone else gets a bare 403. Use
     /// [`debug_routes_with`](Self::debug_routes_with) for a token or to open them up.
     ///
@@ -91,12 +92,26 @@ impl Engine {
         let mut debug = self.group(prefix);
         debug.with(access);
         debug
+            .get("/", live)
             .get("/leaks", leaks::leaks)
             .get("/vars", vars::vars)
             .get("/pprof/profile", pprof::profile)
             .get("/pprof/heap", heap::heap);
         self
     }
+}
+
+/// The live page at the debug prefix: one self-contained HTML file (no library, no CDN)
+/// that charts resident memory, requests per second and live copies and tasks, and lists
+/// the live call sites, reading `vars` and `leaks` once a second. A site with work past
+/// the leak threshold is highlighted.
+async fn live(c: &mut crate::Context) {
+    c.header("cache-control", "no-store");
+    c.header(
+        "content-security-policy",
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+    );
+    c.data(200, "text/html; charset=utf-8", include_str!("live.html"));
 }
 
 /// Without the `pprof` feature (on by default): the CPU profile route says what is missing.
