@@ -497,13 +497,7 @@ impl Request {
     /// Panics when none was registered: that is a bug in the app's setup, not the request.
     #[track_caller]
     pub fn state<T: Send + Sync + 'static>(&self) -> &T {
-        match self.try_state::<T>() {
-            Some(v) => v,
-            None => panic!(
-                "tether: no state of type {} was registered; call app.state(..) first",
-                std::any::type_name::<T>()
-            ),
-        }
+        crate::state::registered(self.try_state::<T>())
     }
 
     /// The application state of type `T`, or `None` when none was registered.

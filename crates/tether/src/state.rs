@@ -28,3 +28,17 @@ impl std::fmt::Debug for StateMap {
         write!(f, "StateMap({} values)", self.values.len())
     }
 }
+
+/// The state `found`, or the panic that names the type nobody registered: what
+/// `c.state()` and `cp.state()` do with a missing state (a bug in the app's setup, not
+/// in the request).
+#[track_caller]
+pub(crate) fn registered<T>(found: Option<&T>) -> &T {
+    match found {
+        Some(v) => v,
+        None => panic!(
+            "tether: no state of type {} was registered; call app.state(..) first",
+            std::any::type_name::<T>()
+        ),
+    }
+}

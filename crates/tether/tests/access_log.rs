@@ -4,46 +4,14 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tether::middleware::{logger, request_id};
 use tether::{Context, Engine};
 use tracing::Instrument;
 
+use support::lines::Lines;
 use support::Server;
-
-/// An output that keeps what reaches it.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    /// The access lines, once `count` have arrived (5 s at most).
-    fn access(&self, count: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            let lines: Vec<String> =
-                text.lines().filter(|l| l.contains("tether::access")).map(str::to_owned).collect();
-            if lines.len() >= count {
-                return lines;
-            }
-            assert!(Instant::now() < deadline, "only these arrived:\n{text}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
 
 /// Splits `2026-12-02T01:46:03.123456Z  INFO tether::access: 200 | …` into its time,
 /// after checking it is one, and the rest.
@@ -89,7 +57,7 @@ async fn the_access_log_reads_as_gins_and_names_spans() {
     let id = ping.header("x-request-id").unwrap().to_owned();
     support::get(server.addr, "/fail").await;
     support::get(server.addr, "/traced").await;
-    let lines = out.access(3);
+    let lines = out.wait_for(3, |l| l.contains("tether::access"));
 
     let rest = split_time(&lines[0]);
     let fields: Vec<&str> = rest.strip_prefix(" INFO tether::access: ").expect(rest).split(" | ").collect();

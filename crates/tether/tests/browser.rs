@@ -8,9 +8,9 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
+use support::browser::dump_dom;
 use support::Server;
 use tether::sse::Event;
 use tether::{Context, Engine};
@@ -41,13 +41,6 @@ async fn events(c: &mut Context) {
     c.sse(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
 }
 
-fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("headless Chromium is needed for this test: apt-get install chromium (.ci/run does)")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_receives_server_sent_events_from_a_static_page() {
     let root = std::env::temp_dir().join(format!("tether-browser-{}", std::process::id()));
@@ -60,28 +53,8 @@ async fn a_browser_receives_server_sent_events_from_a_static_page() {
 
     let profile = root.join("profile");
     let url = format!("http://{}/page/index.html", server.addr);
-    let browser = chromium();
-    let dom = tokio::task::spawn_blocking(move || {
-        Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=3000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(&url)
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
+    let dom =
+        tokio::task::spawn_blocking(move || dump_dom(&url, Duration::from_secs(3), profile)).await.unwrap();
     let html = String::from_utf8_lossy(&dom.stdout);
     assert!(
         html.contains("tick 0\ntick 1\ntick 2") && html.contains("<title>done</title>"),

@@ -5,42 +5,11 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::browser::dump_dom;
 use support::{get, Server};
 use tether::{Context, Engine};
-
-fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("headless Chromium is needed for this test: apt-get install chromium (.ci/run does)")
-}
-
-/// The page's DOM after `budget` of virtual time (timers run, fetches are real).
-fn dump_dom(url: String, budget: Duration, profile: std::path::PathBuf) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--virtual-time-budget={}", budget.as_millis()))
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!dom.is_empty(), "no DOM from chromium:\n{}", String::from_utf8_lossy(&out.stderr));
-    dom
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_page_charts_and_shows_a_leaked_task_under_its_line() {
@@ -79,8 +48,15 @@ async fn the_live_page_charts_and_shows_a_leaked_task_under_its_line() {
 
     let profile = std::env::temp_dir().join(format!("tether-live-{}", std::process::id()));
     let url = format!("http://{}/debug/", server.addr);
-    let dom =
-        tokio::task::spawn_blocking(move || dump_dom(url, Duration::from_secs(4), profile)).await.unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || dump_dom(&url, Duration::from_secs(4), profile)).await.unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !dom.is_empty(),
+        "no DOM from chromium:
+{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // It updated several times (once a second), and lists the site, highlighted.
     let updates: u32 = dom

@@ -3,14 +3,13 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
+use support::lines::Lines;
 use support::{Server, H1};
 use tether::middleware::{basic_auth, json_logger, request_id, timeout, AUTH_USER_KEY, REQUEST_ID_KEY};
 use tether::{Context, Engine};
@@ -149,20 +148,6 @@ async fn basic_auth_answers_401_with_a_challenge_and_lets_the_right_account_in()
     server.shutdown().await;
 }
 
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn json_logger_writes_one_parsable_line_per_request_with_the_request_id() {
     let lines = Lines::default();
@@ -179,13 +164,8 @@ async fn json_logger_writes_one_parsable_line_per_request_with_the_request_id() 
     server.shutdown().await;
 
     // The lines reach the writer from the logger's own thread: wait for them.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while lines.0.lock().unwrap().iter().filter(|&&b| b == b'\n').count() < 2
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    lines.wait_for(2, |_| true);
+    let text = lines.text();
     let logged: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(logged.len(), 2, "{text}");
     let first = &logged[0];

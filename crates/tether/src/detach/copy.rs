@@ -164,13 +164,7 @@ impl ContextCopy {
     /// If no state of type `T` was registered with `app.state(..)`.
     #[track_caller]
     pub fn state<T: Send + Sync + 'static>(&self) -> &T {
-        match self.try_state::<T>() {
-            Some(v) => v,
-            None => panic!(
-                "tether: no state of type {} was registered; call app.state(..) first",
-                std::any::type_name::<T>()
-            ),
-        }
+        crate::state::registered(self.try_state::<T>())
     }
 
     /// The application state of type `T`, if registered.

@@ -1,6 +1,9 @@
 //! Helpers for end-to-end tests: a real server on 127.0.0.1:0 and real HTTP clients.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
+pub mod lines;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
