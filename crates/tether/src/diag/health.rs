@@ -28,7 +28,8 @@ impl Engine {
     ///   [`shutdown_delay`] the server goes on serving for that long first, so load
     ///   balancers see the 503 and stop sending before the listener closes.
     ///
-    /// Both answer anyone (probes come from elsewhere) and are not logged as errors.
+    /// Both answer anyone: probes come from elsewhere. (With `logger()` on, a 503 from
+    /// readiness is logged at `warn` like any 5xx.)
     ///
     /// ```
     /// use std::time::Duration;
