@@ -64,7 +64,9 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
         None => Some((Io::Plain(stream), Vec::new(), false)),
         #[cfg(feature = "tls")]
         Some(tls) => {
-            match tokio::time::timeout(settings.header_read_timeout, tls.acceptor.accept(stream)).await {
+            // Boxed, as HTTP/2 below: rustls' handshake state would otherwise size the
+            // task of every plain connection too.
+            match tokio::time::timeout(settings.header_read_timeout, Box::pin(tls.acceptor.accept(stream))).await {
                 Ok(Ok(stream)) => {
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     Some((Io::Tls(Box::new(stream)), Vec::new(), h2))
@@ -114,9 +116,11 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
             }
         });
         let io = TokioIo::new(Watched::new(io, guard.slot.clone(), ahead, !h2));
+        // HTTP/2's connection state is boxed: held inline, it would size every
+        // connection's task to the larger of the two, HTTP/1 ones included.
         let result = if h2 {
             let conn = http2_builder(settings).serve_connection(io, svc);
-            Controlled::new(conn, guard.slot.clone()).await
+            Box::pin(Controlled::new(conn, guard.slot.clone())).await
         } else {
             let conn = http1_builder(settings).serve_connection(io, svc);
             Controlled::new(conn, guard.slot.clone()).await
