@@ -66,7 +66,9 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
         Some(tls) => {
             // Boxed, as HTTP/2 below: rustls' handshake state would otherwise size the
             // task of every plain connection too.
-            match tokio::time::timeout(settings.header_read_timeout, Box::pin(tls.acceptor.accept(stream))).await {
+            match tokio::time::timeout(settings.header_read_timeout, Box::pin(tls.acceptor.accept(stream)))
+                .await
+            {
                 Ok(Ok(stream)) => {
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     Some((Io::Tls(Box::new(stream)), Vec::new(), h2))
