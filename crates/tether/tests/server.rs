@@ -14,8 +14,26 @@ use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// `/slow` requests that reached their handler. A test that must begin shutdown while a
+/// request is in flight waits on this instead of sleeping and hoping it got there.
+struct Started(tokio::sync::Semaphore);
+
+impl Started {
+    /// Waits (5 s at most) until one more `/slow` request is inside its handler.
+    async fn one(&self) {
+        let permit = tokio::time::timeout(Duration::from_secs(5), self.0.acquire()).await;
+        permit.expect("the request reached its handler").unwrap().forget();
+    }
+}
+
 fn app() -> Engine {
+    app_with_started().0
+}
+
+fn app_with_started() -> (Engine, std::sync::Arc<Started>) {
+    let started = std::sync::Arc::new(Started(tokio::sync::Semaphore::new(0)));
     let mut app = Engine::new();
+    app.state(started.clone());
     app.get("/user/:id", async |c: &mut Context| {
         let id = c.param("id").to_owned();
         let q = c.query("q").map(str::to_owned);
@@ -28,10 +46,11 @@ fn app() -> Engine {
     });
     app.get("/slow/:ms", async |c: &mut Context| {
         let ms: u64 = c.param("ms").parse().unwrap_or(0);
+        c.state::<std::sync::Arc<Started>>().0.add_permits(1);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         c.string(200, "slow done");
     });
-    app
+    (app, started)
 }
 
 #[tokio::test]
@@ -115,10 +134,11 @@ async fn body_limit_413_with_and_without_content_length() {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
-    let mut server = Server::start(app()).await;
+    let (app, started) = app_with_started();
+    let mut server = Server::start(app).await;
     let addr = server.addr;
     let in_flight = tokio::spawn(async move { support::get(addr, "/slow/400").await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.one().await;
     let idle = H1::connect(addr).await;
     server.begin_shutdown();
     let res = in_flight.await.unwrap();
@@ -126,14 +146,17 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let report = server.finished().await;
     assert_eq!((report.requests_cut, report.connections_cut), (0, 0));
     // The idle keep-alive connection was closed, and nothing listens any more.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(idle.is_closed(), "idle connections close on shutdown");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !idle.is_closed() {
+        assert!(Instant::now() < deadline, "idle connections close on shutdown");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
 }
 
 #[tokio::test]
 async fn shutdown_deadline_cuts_off_and_reports_what_was_left() {
-    let mut app = app();
+    let (mut app, started) = app_with_started();
     app.shutdown_timeout(Duration::from_millis(200));
     let mut server = Server::start(app).await;
     let addr = server.addr;
@@ -142,7 +165,7 @@ async fn shutdown_deadline_cuts_off_and_reports_what_was_left() {
         let req = Request::get("/slow/10000").body(Full::<Bytes>::default()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), conn.try_send(req)).await.expect("no hang")
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.one().await;
     let started = Instant::now();
     server.begin_shutdown();
     let report = server.finished().await;
