@@ -8,6 +8,9 @@
 # - chromium: a real browser loads a page and its server-sent events (tests/browser.rs);
 # - prometheus (for promtool): the shipped alert rules are checked and unit-tested
 #   (tests/alert_rules.rs); installed without its recommends (no exporters, no service).
+# - redis-server: two engines share rate limits and a cache through a real Redis
+#   (tests/redis_store.rs starts its own on a free loopback port; the package's service
+#   is not used).
 set -euo pipefail
 
 packages=()
@@ -19,6 +22,7 @@ command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -q . || package
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 lean=()
 command -v promtool >/dev/null 2>&1 || lean+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || lean+=(redis-server)
 
 if ((${#packages[@]} + ${#lean[@]})); then
   echo "== installing ${packages[*]} ${lean[*]}"

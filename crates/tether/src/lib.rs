@@ -61,6 +61,7 @@
 //! | `rate-limit` | `middleware::rate_limit`, `Quota` (governor, moka) | — |
 //! | `cache` | `middleware::cache` (moka) | — |
 //! | `jemalloc` (off) | heap profiles at `/debug/pprof/heap`, allocator figures | the heap route answers 501 |
+//! | `redis` (off) | `middleware::RedisStore`: `rate_limit` and `cache` shared by every instance (redis) | state in each process |
 //!
 //! ## Paths
 //!

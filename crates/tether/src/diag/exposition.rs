@@ -155,6 +155,21 @@ impl Collector for EngineCollector {
             MetricType::Counter,
         )?
         .encode_counter::<NoLabelSet, _, u64>(&crate::panics::quieted(), None)?;
+        #[cfg(feature = "redis")]
+        {
+            use crate::middleware::redis_store::{errors_total, StoreOp};
+            let mut family = enc.encode_descriptor(
+                "tether_store_errors",
+                "Calls to the shared store (Redis) that failed, timed out or were skipped while it was down, by operation.",
+                None,
+                MetricType::Counter,
+            )?;
+            for op in StoreOp::ALL {
+                family
+                    .encode_family(&[("op", op.label())])?
+                    .encode_counter::<NoLabelSet, _, u64>(&errors_total(op), None)?;
+            }
+        }
         Ok(())
     }
 }

@@ -52,8 +52,24 @@ fn figures(c: &Context) -> Value {
         "runtime": runtime,
         "log_lines_dropped": crate::log::dropped_lines(),
         "panics_quieted": crate::panics::quieted(),
+        "store_errors": store_errors(),
         "allocator": super::heap::allocator_figures(),
     })
+}
+
+/// Failed calls to a shared store (`RedisStore`), by operation; `null` without the
+/// `redis` feature.
+fn store_errors() -> serde_json::Value {
+    #[cfg(feature = "redis")]
+    {
+        use crate::middleware::redis_store::{errors_total, StoreOp};
+        StoreOp::ALL
+            .iter()
+            .map(|&op| (op.label().to_string(), serde_json::Value::from(errors_total(op))))
+            .collect()
+    }
+    #[cfg(not(feature = "redis"))]
+    serde_json::Value::Null
 }
 
 /// Resident and peak resident memory, from `/proc/self/status` (Linux); `None` elsewhere.

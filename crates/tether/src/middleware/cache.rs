@@ -3,10 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "redis")]
 use bytes::Bytes;
 use headers::CacheControl;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::cache_entry::Entry;
+#[cfg(feature = "redis")]
+use super::redis_store::{RedisStore, StoreOp};
 use crate::handler::HandlerFuture;
 use crate::{Context, Handler};
 
@@ -45,28 +49,84 @@ pub fn cache(ttl: Duration) -> ResponseCache {
     ResponseCache { ttl, max_bytes: 64 << 20, max_body: 1 << 20, store: store(ttl, 64 << 20) }
 }
 
-/// One cached response.
-#[derive(Debug)]
-struct Entry {
-    headers: HeaderMap,
-    body: Bytes,
-    /// When a shorter `max-age` / `s-maxage` than the cache's ttl runs out.
-    expires: Instant,
-    /// The response said `public` or `s-maxage`: it may answer requests with credentials.
-    shared: bool,
+/// Responses held in this process, each with when its own `max-age` / `s-maxage` runs
+/// out (when shorter than the cache's ttl).
+type Memory = moka::sync::Cache<String, (Arc<Entry>, Instant)>;
+
+/// Where the responses are kept.
+#[derive(Clone)]
+enum Store {
+    /// In this process, bounded in bytes.
+    Memory(Memory),
+    /// In Redis, shared by every instance; each key expires with its response.
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
 }
 
-type Store = moka::sync::Cache<String, Arc<Entry>>;
-
 fn store(ttl: Duration, max_bytes: u64) -> Store {
-    moka::sync::Cache::builder()
-        .time_to_live(ttl)
-        .max_capacity(max_bytes)
-        .weigher(|key: &String, e: &Arc<Entry>| {
-            let headers: usize = e.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
-            u32::try_from(key.len() + headers + e.body.len() + 96).unwrap_or(u32::MAX)
-        })
-        .build()
+    Store::Memory(
+        moka::sync::Cache::builder()
+            .time_to_live(ttl)
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, (e, _): &(Arc<Entry>, Instant)| {
+                let headers: usize = e.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 32).sum();
+                u32::try_from(key.len() + headers + e.body.len() + 96).unwrap_or(u32::MAX)
+            })
+            .build(),
+    )
+}
+
+impl Store {
+    /// The response stored under `key`, if any and still fresh. A store that fails
+    /// counts as a miss (the failure is counted and logged by the store).
+    async fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        match self {
+            Store::Memory(memory) => {
+                let (entry, expires) = memory.get(key)?;
+                if expires <= Instant::now() {
+                    memory.invalidate(key);
+                    return None;
+                }
+                Some(entry)
+            }
+            #[cfg(feature = "redis")]
+            Store::Redis(redis) => {
+                let key = redis.key("c:", key.as_bytes());
+                let value: Option<Vec<u8>> = redis
+                    .call(StoreOp::CacheGet, async |mut con| {
+                        redis::cmd("GET").arg(&key).query_async(&mut con).await
+                    })
+                    .await
+                    .ok()?;
+                Entry::decode(Bytes::from(value?)).map(Arc::new)
+            }
+        }
+    }
+
+    async fn put(&self, key: String, entry: Entry, ttl: Duration) {
+        match self {
+            Store::Memory(memory) => {
+                memory.insert(key, (Arc::new(entry), Instant::now() + ttl));
+            }
+            #[cfg(feature = "redis")]
+            Store::Redis(redis) => {
+                let key = redis.key("c:", key.as_bytes());
+                let millis = ttl.as_millis().max(1) as u64;
+                let value = entry.encode();
+                let _ = redis
+                    .call(StoreOp::CachePut, async |mut con| {
+                        redis::cmd("SET")
+                            .arg(&key)
+                            .arg(value)
+                            .arg("PX")
+                            .arg(millis)
+                            .query_async::<()>(&mut con)
+                            .await
+                    })
+                    .await;
+            }
+        }
+    }
 }
 
 /// The `cache(ttl)` middleware and its settings.
@@ -92,7 +152,9 @@ impl ResponseCache {
     /// The most bytes the cache holds (bodies, headers and keys; default 64 MiB).
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = bytes;
-        self.store = store(self.ttl, bytes);
+        if matches!(self.store, Store::Memory(_)) {
+            self.store = store(self.ttl, bytes);
+        }
         self
     }
 
@@ -102,10 +164,28 @@ impl ResponseCache {
         self
     }
 
-    /// Responses held now (after pending expiries and evictions have run).
+    /// Keeps the responses in Redis, shared by every instance, instead of in this
+    /// process: a response one instance stored answers the same request at any other.
+    /// The rules above hold the same; each key expires with its response's ttl, so
+    /// `max_bytes` does not apply (bound Redis with its `maxmemory`). When Redis cannot
+    /// be reached a request runs as on a miss. See [`RedisStore`].
+    #[cfg(feature = "redis")]
+    pub fn store(mut self, redis: RedisStore) -> Self {
+        self.store = Store::Redis(redis);
+        self
+    }
+
+    /// Responses held now in this process (after pending expiries and evictions have
+    /// run); 0 with a [`store`](ResponseCache::store) elsewhere.
     pub fn entries(&self) -> u64 {
-        self.store.run_pending_tasks();
-        self.store.entry_count()
+        match &self.store {
+            Store::Memory(memory) => {
+                memory.run_pending_tasks();
+                memory.entry_count()
+            }
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => 0,
+        }
     }
 
     /// How long the response may be kept, and whether it may answer requests with
@@ -195,10 +275,8 @@ impl Handler for ResponseCache {
             }
             let key = key(c);
             let credentials = has_credentials(c);
-            if let Some(hit) = self.store.get(&key) {
-                if hit.expires <= Instant::now() {
-                    self.store.invalidate(&key);
-                } else if hit.shared || !credentials {
+            if let Some(hit) = self.store.get(&key).await {
+                if hit.shared || !credentials {
                     c.abort();
                     c.status(StatusCode::OK);
                     let headers = c.response_headers_mut();
@@ -223,8 +301,7 @@ impl Handler for ResponseCache {
                 for (name, value) in c.response_headers().iter().filter(|(n, _)| !earlier.contains(n)) {
                     headers.append(name.clone(), value.clone());
                 }
-                let entry = Entry { headers, body, expires: Instant::now() + ttl, shared };
-                self.store.insert(key, Arc::new(entry));
+                self.store.put(key, Entry { headers, body, shared }, ttl).await;
             }
             c.response_headers_mut().insert("x-cache", MISS.clone());
         })

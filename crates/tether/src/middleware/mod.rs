@@ -5,12 +5,16 @@
 mod basic_auth;
 #[cfg(feature = "cache")]
 mod cache;
+#[cfg(feature = "cache")]
+mod cache_entry;
 mod cors;
 mod json_logger;
 mod logger;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod recovery;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_store;
 mod request_id;
 mod timeout;
 
@@ -26,5 +30,7 @@ pub use logger::logger;
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{rate_limit, RateLimit};
 pub use recovery::recovery;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisStore, StoreFailure};
 pub use request_id::{request_id, RequestId, REQUEST_ID_KEY};
 pub use timeout::{timeout, Timeout};

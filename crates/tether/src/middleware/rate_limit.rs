@@ -1,4 +1,5 @@
-//! `rate_limit(..)`: a token bucket per client (governor), in a bounded table (moka).
+//! `rate_limit(..)`: a token bucket per client (governor), in a bounded table (moka), or
+//! in Redis for every instance at once (feature `redis`).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -8,6 +9,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
 use http::{header, HeaderValue, StatusCode};
 
+#[cfg(feature = "redis")]
+use super::redis_store::{RedisStore, StoreFailure};
 use crate::handler::HandlerFuture;
 use crate::{Context, Handler, Request};
 
@@ -61,6 +64,11 @@ pub struct RateLimit {
     key: Option<Arc<KeyFn>>,
     buckets: Buckets,
     max_keys: u64,
+    /// Buckets in Redis instead of `buckets`.
+    #[cfg(feature = "redis")]
+    shared: Option<RedisStore>,
+    #[cfg(feature = "redis")]
+    on_store_failure: StoreFailure,
 }
 
 impl std::fmt::Debug for RateLimit {
@@ -73,7 +81,37 @@ impl RateLimit {
     /// Any governor `Quota` (per minute, per hour, a custom period).
     pub fn with_quota(quota: Quota) -> Self {
         let max_keys = 100_000;
-        RateLimit { quota, key: None, buckets: table(quota, max_keys), max_keys }
+        RateLimit {
+            quota,
+            key: None,
+            buckets: table(quota, max_keys),
+            max_keys,
+            #[cfg(feature = "redis")]
+            shared: None,
+            #[cfg(feature = "redis")]
+            on_store_failure: StoreFailure::Open,
+        }
+    }
+
+    /// Keeps the buckets in Redis, shared by every instance: together they allow the
+    /// quota once, not once each. Each request is one atomic script on the server (GCRA,
+    /// on the server's clock); a bucket's key expires once it has refilled. `max_keys`
+    /// does not apply (bound Redis with its `maxmemory`). See [`RedisStore`] for the
+    /// deadline on each call, and [`on_store_failure`](RateLimit::on_store_failure) for
+    /// what happens while Redis cannot be reached.
+    #[cfg(feature = "redis")]
+    pub fn store(mut self, redis: RedisStore) -> Self {
+        self.shared = Some(redis);
+        self
+    }
+
+    /// Whether requests pass unlimited ([`StoreFailure::Open`], the default) or are
+    /// refused with 503 ([`StoreFailure::Closed`]) while the [`store`](RateLimit::store)
+    /// cannot be reached.
+    #[cfg(feature = "redis")]
+    pub fn on_store_failure(mut self, policy: StoreFailure) -> Self {
+        self.on_store_failure = policy;
+        self
     }
 
     /// Tells clients apart by `key` (an API key, a user id); a request it gives `None`
@@ -119,18 +157,44 @@ impl Handler for RateLimit {
             None => c.client_ip().map(Client::Ip),
             Some(key) => key(c).map(Client::Key),
         };
-        if let Some(key) = client {
-            if let Err(wait) = self.check(key) {
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                c.response_headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-                c.abort_with_status_json(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &serde_json::json!({ "error": "too many requests", "retry_after_secs": seconds.max(1) }),
-                );
-            }
+        let Some(client) = client else { return HandlerFuture::new(std::future::ready(())) };
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.shared {
+            return HandlerFuture::new(async move {
+                let id = match &client {
+                    Client::Ip(ip) => format!("ip:{ip}"),
+                    Client::Key(key) => format!("k:{key}"),
+                };
+                let burst = self.quota.burst_size().get();
+                match redis.check_rate(id.as_bytes(), self.quota.replenish_interval(), burst).await {
+                    Ok(None) => {}
+                    Ok(Some(wait)) => refuse(c, wait),
+                    Err(_) if self.on_store_failure == StoreFailure::Open => {}
+                    Err(_) => {
+                        c.response_headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+                        c.abort_with_status_json(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &serde_json::json!({ "error": "rate limit store unavailable" }),
+                        );
+                    }
+                }
+            });
+        }
+        if let Err(wait) = self.check(client) {
+            refuse(c, wait);
         }
         HandlerFuture::new(std::future::ready(()))
     }
+}
+
+/// `429` with `Retry-After` in whole seconds, rounded up.
+fn refuse(c: &mut Context, wait: Duration) {
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    c.response_headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    c.abort_with_status_json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &serde_json::json!({ "error": "too many requests", "retry_after_secs": seconds }),
+    );
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod lines;
+pub mod redis_server;
 
 use std::net::SocketAddr;
 use std::time::Duration;
