@@ -400,6 +400,12 @@ impl Request {
         &self.head().extensions
     }
 
+    /// The request's extensions, to put a typed value there for the handlers after this
+    /// one (what a tower layer would do); [`set`](Request::set) is the Gin way.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.head.as_mut().expect("a context in use holds its request").extensions
+    }
+
     /// The socket address of the peer, when served over a socket.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr

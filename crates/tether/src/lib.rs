@@ -62,6 +62,7 @@
 //! | `cache` | `middleware::cache` (moka) | — |
 //! | `jemalloc` (off) | heap profiles at `/debug/pprof/heap`, allocator figures | the heap route answers 501 |
 //! | `redis` (off) | `middleware::RedisStore`: `rate_limit` and `cache` shared by every instance (redis) | state in each process |
+//! | `otlp` (off) | `middleware::otel()`: a span per request and per `c.go` task; `otel::otlp_http` export (opentelemetry) | no traces |
 //!
 //! ## Paths
 //!
@@ -95,6 +96,8 @@ mod listen_addr;
 pub mod log;
 pub mod middleware;
 mod mount;
+#[cfg(feature = "otlp")]
+pub mod otel;
 mod panics;
 mod pool;
 mod post_form;

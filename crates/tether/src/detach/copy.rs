@@ -330,6 +330,11 @@ impl Detach<'_> {
             None => ctx.keys.clone(),
         };
         let copy = ctx.make_copy(keys, None, Some(control));
+        #[cfg(feature = "otlp")]
+        if let Some(parent) = ctx.extensions().get::<crate::otel::RequestSpan>() {
+            let work = crate::otel::traced_task(parent, self.spec.name.as_deref(), self.spec.site, f(copy));
+            return spawn(hub, self.spec, timeout, deadline, work);
+        }
         spawn(hub, self.spec, timeout, deadline, f(copy))
     }
 }

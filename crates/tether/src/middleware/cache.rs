@@ -176,7 +176,7 @@ impl ResponseCache {
     }
 
     /// Responses held now in this process (after pending expiries and evictions have
-    /// run); 0 with a [`store`](ResponseCache::store) elsewhere.
+    /// run); 0 when they are kept in Redis (feature `redis`).
     pub fn entries(&self) -> u64 {
         match &self.store {
             Store::Memory(memory) => {

@@ -10,6 +10,8 @@ mod cache_entry;
 mod cors;
 mod json_logger;
 mod logger;
+#[cfg(feature = "otlp")]
+mod otel;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod recovery;
@@ -27,6 +29,8 @@ pub use cors::{cors, Cors};
 pub use governor::Quota;
 pub use json_logger::{json_logger, JsonLogger};
 pub use logger::logger;
+#[cfg(feature = "otlp")]
+pub use otel::{otel, Otel};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{rate_limit, RateLimit};
 pub use recovery::recovery;
