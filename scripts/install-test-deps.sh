@@ -5,9 +5,9 @@
 # What the tests need besides Rust, and why:
 # - golang-go: `go tool pprof` reads the CPU and heap profiles the pprof tests take;
 # - pkg-config, fontconfig + freetype headers and a font: tether-soak draws its charts;
-# - chromium: a real browser loads a page and its server-sent events (tests/browser.rs);
+# - chromium: a real browser loads a page and its server-sent events (tests/it/browser.rs);
 # - prometheus (for promtool): the shipped alert rules are checked and unit-tested
-#   (tests/alert_rules.rs); installed without its recommends (no exporters, no service).
+#   (tests/it/alert_rules.rs); installed without its recommends (no exporters, no service).
 # - redis-server: two engines share rate limits and a cache through a real Redis
 #   (tests/redis_store.rs starts its own on a free loopback port; the package's service
 #   is not used).

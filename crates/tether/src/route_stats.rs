@@ -89,3 +89,71 @@ impl Metrics {
         r.sum_nanos.fetch_add(elapsed.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_keeps_eight_statuses_and_counts_the_rest_as_other() {
+        let m = Metrics::new(1);
+        let route = ChainRef::Route(0);
+        for code in 200..210u16 {
+            m.record(route, code, Duration::from_millis(1));
+        }
+        m.record(route, 200, Duration::from_millis(1));
+        m.record(route, 209, Duration::from_millis(1));
+        let r = &m.routes[0];
+        let kept: Vec<(u16, u64)> = r.statuses.iter().map(|s| (s.code.load(Relaxed), s.count.load(Relaxed))).collect();
+        assert_eq!(kept[0], (200, 2));
+        assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), (200..208).collect::<Vec<_>>());
+        assert_eq!(r.other.load(Relaxed), 3, "208, 209 and 209 again");
+    }
+
+    #[test]
+    fn unmatched_requests_have_their_own_rows() {
+        let m = Metrics::new(2);
+        m.record(ChainRef::NoRoute, 404, Duration::ZERO);
+        m.record(ChainRef::NoMethod, 405, Duration::ZERO);
+        m.record(ChainRef::Redirect, 301, Duration::ZERO);
+        m.record(ChainRef::None, 500, Duration::ZERO);
+        let count = |i: usize| m.routes[i].statuses.iter().map(|s| s.count.load(Relaxed)).sum::<u64>();
+        assert_eq!((count(0), count(1), count(2), count(3), count(4)), (0, 0, 1, 1, 2));
+    }
+
+    #[test]
+    fn a_bucket_bound_is_inclusive_and_the_last_is_past_five_seconds() {
+        let m = Metrics::new(1);
+        let route = ChainRef::Route(0);
+        m.record(route, 200, Duration::from_micros(500));
+        m.record(route, 200, Duration::from_micros(501));
+        m.record(route, 200, Duration::from_secs(6));
+        let b: Vec<u64> = m.routes[0].buckets.iter().map(|b| b.load(Relaxed)).collect();
+        assert_eq!((b[0], b[1], b[BUCKETS.len()]), (1, 1, 1));
+        assert_eq!(m.routes[0].sum_nanos.load(Relaxed), 6_001_001_000);
+    }
+
+    #[test]
+    fn threads_racing_for_the_free_slots_lose_no_count() {
+        let m = std::sync::Arc::new(Metrics::new(1));
+        let threads: Vec<_> = (0..4u16)
+            .map(|t| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u16 {
+                        m.record(ChainRef::Route(0), 200 + (i + t) % 12, Duration::from_micros(1));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let r = &m.routes[0];
+        let codes: Vec<u16> = r.statuses.iter().map(|s| s.code.load(Relaxed)).collect();
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 8, "no code takes two slots: {codes:?}");
+        let total: u64 = r.statuses.iter().map(|s| s.count.load(Relaxed)).sum::<u64>() + r.other.load(Relaxed);
+        assert_eq!(total, 40_000);
+    }
+}

@@ -38,6 +38,21 @@ async fn send(addr: std::net::SocketAddr, i: usize) {
     assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
 }
 
+/// Waits until the server's closed connections have been dropped: the live heap stops
+/// moving (three equal readings 20 ms apart), or 5 s pass.
+async fn settled() -> i64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut last = counting::live_bytes();
+    let mut same = 0;
+    while same < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = counting::live_bytes();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_copies_retain_their_head_and_not_the_connection_buffer() {
     let mut app = Engine::new();
@@ -65,9 +80,7 @@ async fn live_copies_retain_their_head_and_not_the_connection_buffer() {
         send(addr, i).await;
     }
     KEPT.lock().unwrap().clear();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    let before = counting::live_bytes();
+    let before = settled().await;
     let mut clients = Vec::new();
     for worker in 0..8 {
         clients.push(tokio::spawn(async move {
@@ -79,8 +92,7 @@ async fn live_copies_retain_their_head_and_not_the_connection_buffer() {
     for c in clients {
         c.await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await; // connections wind down
-    let retained = counting::live_bytes() - before;
+    let retained = settled().await - before;
     let head = request(REQUESTS - 1, &addr.to_string()).len();
     {
         let kept = KEPT.lock().unwrap();
@@ -113,8 +125,7 @@ async fn live_copies_retain_their_head_and_not_the_connection_buffer() {
         s.write_all(request(i, &addr.to_string()).replace("/mem/", "/pin/").as_bytes()).await.unwrap();
         s.read_to_end(&mut Vec::new()).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let per_pin = (counting::live_bytes() - before) as f64 / PINS as f64;
+    let per_pin = (settled().await - before) as f64 / PINS as f64;
     println!("negative control: a kept raw header map retains {per_pin:.0} bytes (the read buffer)");
     assert!(per_pin > 4.0 * (head + 256) as f64, "the measurement should see a pinned buffer: {per_pin:.0}");
     PINNED.lock().unwrap().clear();

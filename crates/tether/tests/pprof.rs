@@ -173,7 +173,13 @@ async fn one_profile_at_a_time_and_bad_lengths_are_400() {
         assert!(res.json()["error"].as_str().unwrap().contains("seconds"));
     }
     let first = tokio::spawn(async move { support::get(addr, "/debug/pprof/profile?seconds=1").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait for the first profile to be in its handler (in flight beside this /debug/vars
+    // request): it takes the profiler before its first await.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while support::get(addr, "/debug/vars").await.json()["http"]["requests_in_flight"] != 2 {
+        assert!(std::time::Instant::now() < deadline, "the first profile never started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let second = support::get(addr, "/debug/pprof/profile?seconds=1").await;
     assert_eq!(second.status, 409, "{}", second.text());
     assert_eq!(first.await.unwrap().status, 200);

@@ -16,16 +16,22 @@ use crate::Context;
 /// Answers the exposition.
 pub(super) async fn metrics(c: &mut Context) {
     let shared = c.shared.clone().expect("a context in use has its engine");
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(EngineCollector(shared)));
-    let mut text = String::with_capacity(4096);
-    match prometheus_client::encoding::prometheus_text::encode(&mut text, &registry) {
-        Ok(()) => c.data(200, "text/plain; version=0.0.4; charset=utf-8", text),
+    match exposition(shared) {
+        Ok(text) => c.data(200, "text/plain; version=0.0.4; charset=utf-8", text),
         Err(e) => {
             tracing::error!(target: "tether", error = %e, "could not encode metrics");
             c.string(500, "could not encode metrics");
         }
     }
+}
+
+/// The whole exposition of one engine, in the Prometheus text format.
+fn exposition(shared: Arc<Shared>) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(EngineCollector(shared)));
+    let mut text = String::with_capacity(4096);
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
+    Ok(text)
 }
 
 struct EngineCollector(Arc<Shared>);
@@ -171,5 +177,113 @@ impl Collector for EngineCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::context::ChainRef;
+    use crate::Engine;
+
+    /// An engine with `/metrics` on and two routes, frozen as for serving.
+    fn shared() -> Arc<Shared> {
+        let mut app = Engine::new();
+        app.metrics_route("/metrics");
+        app.get("/user/:id", async |c: &mut Context| c.string(200, "u"));
+        app.post("/user", async |c: &mut Context| c.string(201, "made"));
+        app.into_shared()
+    }
+
+    fn route(shared: &Shared, pattern: &str) -> ChainRef {
+        ChainRef::Route(shared.router.routes.iter().position(|r| &*r.pattern == pattern).expect("the route"))
+    }
+
+    fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        prometheus_parse::Scrape::parse(lines).expect("parses as Prometheus text").samples
+    }
+
+    fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let s = samples.iter().find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))?;
+        match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn requests_are_encoded_by_route_pattern_method_and_status() {
+        let shared = shared();
+        let metrics = shared.metrics.as_ref().unwrap();
+        let user = route(&shared, "/user/:id");
+        for _ in 0..3 {
+            metrics.record(user, 200, Duration::from_micros(300));
+        }
+        metrics.record(user, 404, Duration::from_millis(30));
+        metrics.record(route(&shared, "/user"), 201, Duration::from_secs(9));
+        metrics.record(ChainRef::NoRoute, 404, Duration::from_micros(10));
+        metrics.record(ChainRef::NoMethod, 405, Duration::from_micros(10));
+
+        let text = exposition(shared.clone()).unwrap();
+        let s = samples(&text);
+        let requests = "tether_http_requests_total";
+        assert_eq!(value(&s, requests, &[("route", "/user/:id"), ("method", "GET"), ("status", "200")]), Some(3.0));
+        assert_eq!(value(&s, requests, &[("route", "/user/:id"), ("status", "404")]), Some(1.0));
+        assert_eq!(value(&s, requests, &[("route", "/user"), ("method", "POST"), ("status", "201")]), Some(1.0));
+        assert_eq!(value(&s, requests, &[("route", "(no route)"), ("method", "*")]), Some(1.0));
+        assert_eq!(value(&s, requests, &[("route", "(method not allowed)"), ("status", "405")]), Some(1.0));
+        // Statuses never seen, and routes never hit, are not encoded at all.
+        assert_eq!(value(&s, requests, &[("route", "/metrics")]), None);
+        assert!(!text.contains("status=\"other\""), "{text}");
+    }
+
+    #[test]
+    fn the_latency_histogram_is_cumulative_with_sum_and_count() {
+        let shared = shared();
+        let metrics = shared.metrics.as_ref().unwrap();
+        let user = route(&shared, "/user/:id");
+        metrics.record(user, 200, Duration::from_micros(300)); // <= 0.0005
+        metrics.record(user, 200, Duration::from_millis(30)); // <= 0.05
+        metrics.record(user, 200, Duration::from_secs(9)); // past 5 s: only in +Inf
+        let text = exposition(shared.clone()).unwrap();
+        let s = samples(&text);
+        let h = s
+            .iter()
+            .find(|s| s.metric == "tether_http_request_duration_seconds" && s.labels.get("route") == Some("/user/:id"))
+            .expect("a histogram for the route");
+        let prometheus_parse::Value::Histogram(buckets) = &h.value else { panic!("{:?}", h.value) };
+        let at = |le: f64| buckets.iter().find(|b| b.less_than == le).map(|b| b.count);
+        assert_eq!(at(0.0005), Some(1.0));
+        assert_eq!(at(0.025), Some(1.0));
+        assert_eq!(at(0.05), Some(2.0), "buckets are cumulative");
+        assert_eq!(at(5.0), Some(2.0));
+        assert_eq!(at(f64::INFINITY), Some(3.0));
+        let count = s.iter().find(|s| s.metric == "tether_http_request_duration_seconds_count").unwrap();
+        assert!(matches!(count.value, prometheus_parse::Value::Untyped(3.0) | prometheus_parse::Value::Counter(3.0)), "{count:?}");
+        let sum = s.iter().find(|s| s.metric == "tether_http_request_duration_seconds_sum").unwrap();
+        let (prometheus_parse::Value::Untyped(sum) | prometheus_parse::Value::Counter(sum)) = sum.value else { panic!() };
+        assert!((sum - 9.0303).abs() < 1e-6, "{sum}");
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_and_gauges_start_at_zero() {
+        let text = exposition(shared()).unwrap();
+        for family in [
+            "tether_http_requests_in_flight",
+            "tether_live_tasks",
+            "tether_tasks_finished_total",
+            "tether_log_lines_dropped_total",
+        ] {
+            assert!(text.contains(&format!("# HELP {family} ")), "{family}: {text}");
+            assert!(text.contains(&format!("# TYPE {family} ")), "{family}: {text}");
+        }
+        let s = samples(&text);
+        assert_eq!(value(&s, "tether_http_requests_in_flight", &[]), Some(0.0));
+        assert_eq!(value(&s, "tether_tasks_finished_total", &[("outcome", "timed_out")]), Some(0.0));
+        // The 0.0.4 text format the route declares has no OpenMetrics `# EOF` line.
+        assert!(text.ends_with('\n') && !text.contains("# EOF"), "{:?}", &text[text.len() - 80..]);
     }
 }

@@ -2,7 +2,6 @@
 //! (`promtool`, the real tool, installed by scripts/install-test-deps.sh), and name only
 //! metrics a real tether server exposes, so a renamed metric cannot silently blind them.
 
-mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -10,7 +9,7 @@ use std::process::Command;
 
 use tether::{Context, Engine};
 
-use support::{get, Server};
+use crate::support::{get, Server};
 
 fn rules_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus")

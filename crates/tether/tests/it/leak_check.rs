@@ -1,6 +1,5 @@
 //! `LeakCheck`: tracked work left behind fails a user's test, with the line that made it.
 
-mod support;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -135,8 +134,8 @@ async fn checks_on_two_engines_do_not_interfere() {
 async fn a_check_on_a_running_server() {
     let app = app();
     let check = LeakCheck::start(&app).wait(Duration::from_millis(200));
-    let server = support::Server::start(app).await;
-    assert_eq!(support::get(server.addr, "/short").await.status, 200);
+    let server = crate::support::Server::start(app).await;
+    assert_eq!(crate::support::get(server.addr, "/short").await.status, 200);
     check.verify().await;
     server.shutdown().await;
 }

@@ -6,12 +6,11 @@
 //!
 //! `.ci/run` installs Debian's chromium; without it this test fails and says so.
 
-mod support;
 
 use std::time::Duration;
 
-use support::browser::dump_dom;
-use support::Server;
+use crate::support::browser::dump_dom;
+use crate::support::Server;
 use tether::sse::Event;
 use tether::{Context, Engine};
 

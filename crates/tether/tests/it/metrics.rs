@@ -1,11 +1,10 @@
 //! `/metrics`: Prometheus exposition, checked by a Prometheus text parser.
 
-mod support;
 
 use std::collections::HashMap;
 
 use prometheus_parse::{Scrape, Value};
-use support::{Server, H1};
+use crate::support::{Server, H1};
 use tether::{Context, Engine};
 
 fn app() -> Engine {

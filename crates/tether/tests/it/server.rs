@@ -1,7 +1,6 @@
 //! End to end over real sockets: a server on 127.0.0.1:0, real HTTP/1.1 and HTTP/2
 //! clients, shutdown, timeouts and limits.
 
-mod support;
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use serde_json::{json, Value};
-use support::{Server, H1, H2};
+use crate::support::{Server, H1, H2};
 use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -95,7 +94,7 @@ async fn a_panicking_handler_is_a_500_and_the_server_keeps_serving() {
     assert_eq!(res.status, 500);
     // The same connection and new ones go on working.
     assert_eq!(conn.get("/user/1").await.status, 200);
-    assert_eq!(support::get(server.addr, "/user/2").await.status, 200);
+    assert_eq!(crate::support::get(server.addr, "/user/2").await.status, 200);
     server.shutdown().await;
 }
 
@@ -105,12 +104,12 @@ async fn body_limit_413_with_and_without_content_length() {
     app.body_limit(64 * 1024);
     let server = Server::start(app).await;
     let ok =
-        support::send(server.addr, Request::post("/echo").body(Full::from(vec![7u8; 64 * 1024])).unwrap())
+        crate::support::send(server.addr, Request::post("/echo").body(Full::from(vec![7u8; 64 * 1024])).unwrap())
             .await;
     assert_eq!((ok.status.as_u16(), ok.body.len()), (200, 64 * 1024));
 
     let declared =
-        support::send(server.addr, Request::post("/echo").body(Full::from(vec![7u8; 100_000])).unwrap())
+        crate::support::send(server.addr, Request::post("/echo").body(Full::from(vec![7u8; 100_000])).unwrap())
             .await;
     assert_eq!(declared.status, 413);
     assert!(declared.json()["error"].as_str().unwrap().contains("65536"));
@@ -137,7 +136,7 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let (app, started) = app_with_started();
     let mut server = Server::start(app).await;
     let addr = server.addr;
-    let in_flight = tokio::spawn(async move { support::get(addr, "/slow/400").await });
+    let in_flight = tokio::spawn(async move { crate::support::get(addr, "/slow/400").await });
     started.one().await;
     let idle = H1::connect(addr).await;
     server.begin_shutdown();
@@ -188,7 +187,7 @@ async fn idle_keep_alive_connections_are_closed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A connection busy with a long request is not cut by the idle timer.
-    let res = support::get(server.addr, "/slow/600").await;
+    let res = crate::support::get(server.addr, "/slow/600").await;
     assert_eq!(res.status, 200);
     server.shutdown().await;
 }
@@ -221,7 +220,7 @@ async fn max_connections_holds_new_connections_back() {
     let mut first = H1::connect(server.addr).await;
     assert_eq!(first.get("/user/1").await.status, 200);
     let addr = server.addr;
-    let second = tokio::spawn(async move { support::get(addr, "/user/2").await });
+    let second = tokio::spawn(async move { crate::support::get(addr, "/user/2").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!second.is_finished(), "the second connection waits while the first is open");
     drop(first);
@@ -262,6 +261,6 @@ async fn malformed_requests_get_a_4xx_not_a_crash() {
             "{raw:?} -> {head:?}"
         );
     }
-    assert_eq!(support::get(server.addr, "/user/ok").await.status, 200);
+    assert_eq!(crate::support::get(server.addr, "/user/ok").await.status, 200);
     server.shutdown().await;
 }

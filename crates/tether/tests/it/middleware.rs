@@ -1,7 +1,6 @@
 //! The middleware set over real sockets: request ids, timeouts under load, Basic
 //! authentication, JSON access logs, and the client's address behind trusted proxies.
 
-mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
@@ -9,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use support::lines::Lines;
-use support::{Server, H1};
+use crate::support::lines::Lines;
+use crate::support::{Server, H1};
 use tether::middleware::{basic_auth, json_logger, request_id, timeout, AUTH_USER_KEY, REQUEST_ID_KEY};
 use tether::{Context, Engine};
 
@@ -202,16 +201,16 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
     let mut untrusting = Engine::new();
     untrusting.get("/who", who);
     let server = Server::start(untrusting).await;
-    let reply = support::send(server.addr, get_with("/who", &spoof)).await;
+    let reply = crate::support::send(server.addr, get_with("/who", &spoof)).await;
     assert_eq!(reply.text(), "127.0.0.1 127.0.0.1", "by default nobody is believed");
     server.shutdown().await;
 
     let mut behind_proxy = Engine::new();
     behind_proxy.trusted_proxies(["127.0.0.0/8"]).get("/who", who);
     let server = Server::start(behind_proxy).await;
-    let reply = support::send(server.addr, get_with("/who", &spoof)).await;
+    let reply = crate::support::send(server.addr, get_with("/who", &spoof)).await;
     assert_eq!(reply.text(), "198.51.100.7 198.51.100.7", "the nearest untrusted hop, in copies too");
-    let real_ip = support::send(server.addr, get_with("/who", &[("x-real-ip", "7.7.7.7")])).await;
+    let real_ip = crate::support::send(server.addr, get_with("/who", &[("x-real-ip", "7.7.7.7")])).await;
     assert_eq!(real_ip.text(), "7.7.7.7 7.7.7.7");
     server.shutdown().await;
 }

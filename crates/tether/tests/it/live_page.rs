@@ -3,12 +3,11 @@
 //! file:line, highlighted once it is past the leak threshold. `.ci/run` installs Debian's
 //! chromium; without it this test fails and says so.
 
-mod support;
 
 use std::time::{Duration, Instant};
 
-use support::browser::dump_dom;
-use support::{get, Server};
+use crate::support::browser::dump_dom;
+use crate::support::{get, Server};
 use tether::{Context, Engine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,13 @@
 //! Static files and mounted tower services over real sockets: what is served, with which
 //! headers, and that nothing outside the root can be reached, however it is asked for.
 
-mod support;
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use support::{Server, H1};
+use crate::support::{Server, H1};
 use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -102,7 +101,7 @@ async fn nothing_outside_the_root_can_be_reached() {
         assert!(!reply.contains("the secret") && !reply.contains("root:"), "{target} leaked: {reply}");
     }
     // The server is fine afterwards.
-    assert_eq!(support::get(server.addr, "/assets/css/site.css").await.status, 200);
+    assert_eq!(crate::support::get(server.addr, "/assets/css/site.css").await.status, 200);
     server.shutdown().await;
 }
 

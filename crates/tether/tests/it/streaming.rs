@@ -1,13 +1,12 @@
 //! Streamed responses and server-sent events over real sockets; a client that goes away
 //! ends the producer, and the leak registry shows nothing left behind.
 
-mod support;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use support::Server;
+use crate::support::Server;
 use tether::sse::Event;
 use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,7 +41,7 @@ async fn chunks_are_streamed_as_they_come() {
         c.stream(200, "text/plain", chunks);
     });
     let server = Server::start(app).await;
-    let reply = support::get(server.addr, "/numbers").await;
+    let reply = crate::support::get(server.addr, "/numbers").await;
     assert_eq!(reply.text(), "1\n2\n3\n");
     assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
     server.shutdown().await;

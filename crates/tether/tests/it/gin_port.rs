@@ -2,7 +2,6 @@
 //! type, the PostForm family, capturing middleware, route and group middleware, groups
 //! beside the engine, `take`, and Gin's `":8080"`.
 
-mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use support::Server;
+use crate::support::Server;
 use tether::{handler_fn, handler_with, Context, Engine, Handler, HandlerFuture, Source};
 
 #[derive(serde::Deserialize, tether::Validate)]
@@ -54,33 +53,33 @@ async fn should_bind_picks_the_binder_by_method_and_content_type() {
     let a = server.addr;
 
     let json =
-        support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":"123"}"#))
+        crate::support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":"123"}"#))
             .await;
     assert_eq!(json.status, 200);
     assert_eq!(json.json()["user"], "manu");
 
     // A form: a scalar takes the first of repeated keys, a blank optional is None.
     let form = "user=manu&user=other&password=123&remember=";
-    let form = support::send(a, post("/login", Some("application/x-www-form-urlencoded"), form)).await;
+    let form = crate::support::send(a, post("/login", Some("application/x-www-form-urlencoded"), form)).await;
     assert_eq!(form.status, 200, "{}", form.text());
     assert_eq!(form.json(), tether::json!({ "user": "manu", "remember": null }));
 
     let mp_type = format!("multipart/form-data; boundary={BOUNDARY}");
     let body = multipart(&[("user", "manu"), ("password", "123"), ("remember", "true")]);
-    let mp = support::send(a, post("/login", Some(&mp_type), &body)).await;
+    let mp = crate::support::send(a, post("/login", Some(&mp_type), &body)).await;
     assert_eq!(mp.json(), tether::json!({ "user": "manu", "remember": true }));
 
-    let get = support::get(a, "/login?user=manu&password=123").await;
+    let get = crate::support::get(a, "/login?user=manu&password=123").await;
     assert_eq!(get.json()["user"], "manu");
 
     // Gin's `required` on a String: blank is refused, naming the field.
     let blank =
-        support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":""}"#)).await;
+        crate::support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":""}"#)).await;
     assert_eq!(blank.status, 400);
     assert_eq!(blank.json()["fields"][0]["field"], "password");
     assert_eq!(blank.json()["fields"][0]["rule"], "required");
 
-    let xml = support::send(a, post("/login", Some("application/xml"), "<login/>")).await;
+    let xml = crate::support::send(a, post("/login", Some("application/xml"), "<login/>")).await;
     assert_eq!(xml.status, 415);
     assert!(xml.json()["error"].as_str().unwrap().contains("application/xml"), "{}", xml.text());
     server.shutdown().await;
@@ -97,7 +96,7 @@ async fn should_bind_with_uses_the_named_binder() {
         }
     });
     let server = Server::start(app).await;
-    let r = support::send(server.addr, post("/q?user=q&password=p", Some("application/json"), "{}")).await;
+    let r = crate::support::send(server.addr, post("/q?user=q&password=p", Some("application/json"), "{}")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "q");
     server.shutdown().await;
@@ -125,7 +124,7 @@ async fn post_form_reads_urlencoded_and_multipart_bodies() {
     let a = server.addr;
     let body = "message=hi&tag=a&tag=b&names[first]=thinkerou&names[second]=tianou";
     let r =
-        support::send(a, post("/form_post?ids[x]=1", Some("application/x-www-form-urlencoded"), body)).await;
+        crate::support::send(a, post("/form_post?ids[x]=1", Some("application/x-www-form-urlencoded"), body)).await;
     assert_eq!(
         r.json(),
         tether::json!({
@@ -136,13 +135,13 @@ async fn post_form_reads_urlencoded_and_multipart_bodies() {
 
     let mp_type = format!("multipart/form-data; boundary={BOUNDARY}");
     let body = multipart(&[("message", "hello"), ("nick", "manu"), ("tag", "x")]);
-    let r = support::send(a, post("/form_post", Some(&mp_type), &body)).await;
+    let r = crate::support::send(a, post("/form_post", Some(&mp_type), &body)).await;
     assert_eq!(r.json()["message"], "hello");
     assert_eq!(r.json()["nick"], "manu");
     assert_eq!(r.json()["tags"], tether::json!(["x"]));
 
     // A JSON body has no form fields.
-    let r = support::send(a, post("/form_post", Some("application/json"), r#"{"message":"no"}"#)).await;
+    let r = crate::support::send(a, post("/form_post", Some("application/json"), r#"{"message":"no"}"#)).await;
     assert_eq!(r.json()["message"], tether::json!(null));
     server.shutdown().await;
 }
@@ -182,14 +181,14 @@ async fn capturing_middleware_route_middleware_and_interleaved_groups() {
     let server = Server::start(app).await;
     let a = server.addr;
 
-    assert_eq!(support::get(a, "/v1/ping").await.text(), "pong");
-    assert_eq!(support::get(a, "/health").await.text(), "ok");
-    assert_eq!(support::get(a, "/admin/stats").await.status, 401);
+    assert_eq!(crate::support::get(a, "/v1/ping").await.text(), "pong");
+    assert_eq!(crate::support::get(a, "/health").await.text(), "ok");
+    assert_eq!(crate::support::get(a, "/admin/stats").await.status, 401);
     let req = Request::get("/admin/stats").header("x-token", "s3cret").body(Full::default()).unwrap();
-    assert_eq!(support::send(a, req).await.text(), "stats");
-    assert_eq!(support::get(a, "/v1/secret").await.status, 401, "route middleware runs before the handler");
+    assert_eq!(crate::support::send(a, req).await.text(), "stats");
+    assert_eq!(crate::support::get(a, "/v1/secret").await.status, 401, "route middleware runs before the handler");
     let req = Request::get("/v1/secret").header("x-token", "other").body(Full::default()).unwrap();
-    assert_eq!(support::send(a, req).await.text(), "in");
+    assert_eq!(crate::support::send(a, req).await.text(), "in");
     // /v1/ping, /admin/stats twice, /v1/secret twice: /health is outside both groups.
     assert_eq!(hits.load(Ordering::Relaxed), 5);
     server.shutdown().await;
@@ -224,7 +223,7 @@ async fn take_moves_a_value_out_of_the_keys() {
         c.string(200, format!("{} {again}", tx.0));
     });
     let server = Server::start(app).await;
-    assert_eq!(support::get(server.addr, "/").await.text(), "open true");
+    assert_eq!(crate::support::get(server.addr, "/").await.text(), "open true");
     server.shutdown().await;
 }
 
@@ -244,7 +243,7 @@ async fn gin_colon_port_listens_on_every_interface() {
         assert!(std::time::Instant::now() < deadline, "nothing listens on 127.0.0.1:{port}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(support::get(addr, "/").await.text(), "up");
+    assert_eq!(crate::support::get(addr, "/").await.text(), "up");
     server.abort();
 }
 
@@ -263,7 +262,7 @@ async fn bind_error_display_names_every_failing_field() {
         Err(e) => c.string(e.status(), e.to_string()),
     });
     let server = Server::start(app).await;
-    let r = support::send(server.addr, post("/signup", Some("application/json"), r#"{"email":"x","age":3}"#))
+    let r = crate::support::send(server.addr, post("/signup", Some("application/json"), r#"{"email":"x","age":3}"#))
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.text(), "validation failed: age must be at least 18; email must be an email address");
@@ -283,12 +282,12 @@ async fn trailing_slash_and_405_are_decided_per_method_and_pass_through_middlewa
     let a = server.addr;
 
     // Gin's 307 to /upload, not 405 from the GET catch-all; through the middleware.
-    let r = support::send(a, post("/upload/?x=1", None, "")).await;
+    let r = crate::support::send(a, post("/upload/?x=1", None, "")).await;
     assert_eq!(r.status, 307);
     assert_eq!(r.header("location"), Some("/upload?x=1"));
     assert!(r.header("x-request-id").is_some(), "the redirect went through the global middleware");
     assert_eq!(seen.load(Ordering::Relaxed), 1);
-    assert_eq!(support::get(a, "/index.html").await.text(), "home");
+    assert_eq!(crate::support::get(a, "/index.html").await.text(), "home");
     server.shutdown().await;
 }
 
@@ -298,16 +297,16 @@ async fn gin_s_switches_404_for_other_methods_and_no_redirects() {
     app.handle_method_not_allowed(false).redirect_trailing_slash(false);
     app.get("/users", async |c: &mut Context| c.string(200, "users"));
     let server = Server::start(app).await;
-    assert_eq!(support::send(server.addr, post("/users", None, "")).await.status, 404);
-    assert_eq!(support::get(server.addr, "/users/").await.status, 404);
+    assert_eq!(crate::support::send(server.addr, post("/users", None, "")).await.status, 404);
+    assert_eq!(crate::support::get(server.addr, "/users/").await.status, 404);
     server.shutdown().await;
 
     let mut app = Engine::new();
     app.get("/users", async |c: &mut Context| c.string(200, "users"));
     let server = Server::start(app).await;
-    let r = support::send(server.addr, post("/users", None, "")).await;
+    let r = crate::support::send(server.addr, post("/users", None, "")).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
-    assert_eq!(support::get(server.addr, "/users/").await.status, 301);
+    assert_eq!(crate::support::get(server.addr, "/users/").await.status, 301);
     server.shutdown().await;
 }

@@ -2,7 +2,6 @@
 //! (413, and nothing left on disk), malformed bodies (400), and temporary files removed
 //! however the request ends: answered, panicked, or the client gone mid-upload.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use support::{Server, H1};
+use crate::support::{Server, H1};
 use tether::{Context, Engine, UploadLimits};
 use tokio::io::AsyncWriteExt;
 
@@ -175,7 +174,7 @@ async fn a_panic_or_a_client_gone_mid_upload_leaves_no_temporary_file() {
     let server = Server::start(app(&dir)).await;
 
     let data = vec![1u8; 20_000];
-    let reply = support::send(
+    let reply = crate::support::send(
         server.addr,
         post("/upload", multipart(&[("panic", None, b"yes"), ("file", Some("x"), &data)])),
     )

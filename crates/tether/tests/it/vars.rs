@@ -1,10 +1,9 @@
 //! `/debug/vars`: figures that move as they should.
 
-mod support;
 
 use std::time::Duration;
 
-use support::{Server, H1};
+use crate::support::{Server, H1};
 use tether::{Context, Engine};
 
 fn rss_from_proc() -> u64 {

@@ -4,7 +4,7 @@
 //!
 //! CI runs 256 cases of each (proptest's default). The long run, 100,000 cases each, is
 //! the ignored test at the end:
-//! `cargo test -p tether --release --test properties -- --ignored`.
+//! `cargo test -p tether --release --test it properties -- --ignored`.
 
 use std::sync::OnceLock;
 

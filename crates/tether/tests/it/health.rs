@@ -2,7 +2,6 @@
 //! never hangs on one, and turns 503 as soon as a real shutdown begins, while the server
 //! still accepts and serves for the shutdown delay.
 
-mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tether::{Context, Engine};
 
-use support::{get, Server};
+use crate::support::{get, Server};
 
 #[tokio::test]
 async fn readiness_follows_the_checks_and_names_the_one_that_fails() {

@@ -3,9 +3,6 @@
 //! socket on loopback, is bounded in count and time, and fails without the fix it pins.
 //! README.md's "Reliability" table summarises them.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod cache;
 mod debug_behind_proxy;
 mod redirects;
