@@ -104,7 +104,8 @@ mod tests {
         m.record(route, 200, Duration::from_millis(1));
         m.record(route, 209, Duration::from_millis(1));
         let r = &m.routes[0];
-        let kept: Vec<(u16, u64)> = r.statuses.iter().map(|s| (s.code.load(Relaxed), s.count.load(Relaxed))).collect();
+        let kept: Vec<(u16, u64)> =
+            r.statuses.iter().map(|s| (s.code.load(Relaxed), s.count.load(Relaxed))).collect();
         assert_eq!(kept[0], (200, 2));
         assert_eq!(kept.iter().map(|k| k.0).collect::<Vec<_>>(), (200..208).collect::<Vec<_>>());
         assert_eq!(r.other.load(Relaxed), 3, "208, 209 and 209 again");
@@ -153,7 +154,8 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), 8, "no code takes two slots: {codes:?}");
-        let total: u64 = r.statuses.iter().map(|s| s.count.load(Relaxed)).sum::<u64>() + r.other.load(Relaxed);
+        let total: u64 =
+            r.statuses.iter().map(|s| s.count.load(Relaxed)).sum::<u64>() + r.other.load(Relaxed);
         assert_eq!(total, 40_000);
     }
 }

@@ -207,9 +207,13 @@ mod tests {
     }
 
     fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let s = samples.iter().find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))?;
+        let s = samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))?;
         match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
             _ => None,
         }
     }
@@ -230,9 +234,15 @@ mod tests {
         let text = exposition(shared.clone()).unwrap();
         let s = samples(&text);
         let requests = "tether_http_requests_total";
-        assert_eq!(value(&s, requests, &[("route", "/user/:id"), ("method", "GET"), ("status", "200")]), Some(3.0));
+        assert_eq!(
+            value(&s, requests, &[("route", "/user/:id"), ("method", "GET"), ("status", "200")]),
+            Some(3.0)
+        );
         assert_eq!(value(&s, requests, &[("route", "/user/:id"), ("status", "404")]), Some(1.0));
-        assert_eq!(value(&s, requests, &[("route", "/user"), ("method", "POST"), ("status", "201")]), Some(1.0));
+        assert_eq!(
+            value(&s, requests, &[("route", "/user"), ("method", "POST"), ("status", "201")]),
+            Some(1.0)
+        );
         assert_eq!(value(&s, requests, &[("route", "(no route)"), ("method", "*")]), Some(1.0));
         assert_eq!(value(&s, requests, &[("route", "(method not allowed)"), ("status", "405")]), Some(1.0));
         // Statuses never seen, and routes never hit, are not encoded at all.
@@ -252,7 +262,10 @@ mod tests {
         let s = samples(&text);
         let h = s
             .iter()
-            .find(|s| s.metric == "tether_http_request_duration_seconds" && s.labels.get("route") == Some("/user/:id"))
+            .find(|s| {
+                s.metric == "tether_http_request_duration_seconds"
+                    && s.labels.get("route") == Some("/user/:id")
+            })
             .expect("a histogram for the route");
         let prometheus_parse::Value::Histogram(buckets) = &h.value else { panic!("{:?}", h.value) };
         let at = |le: f64| buckets.iter().find(|b| b.less_than == le).map(|b| b.count);
@@ -262,9 +275,18 @@ mod tests {
         assert_eq!(at(5.0), Some(2.0));
         assert_eq!(at(f64::INFINITY), Some(3.0));
         let count = s.iter().find(|s| s.metric == "tether_http_request_duration_seconds_count").unwrap();
-        assert!(matches!(count.value, prometheus_parse::Value::Untyped(3.0) | prometheus_parse::Value::Counter(3.0)), "{count:?}");
+        assert!(
+            matches!(
+                count.value,
+                prometheus_parse::Value::Untyped(3.0) | prometheus_parse::Value::Counter(3.0)
+            ),
+            "{count:?}"
+        );
         let sum = s.iter().find(|s| s.metric == "tether_http_request_duration_seconds_sum").unwrap();
-        let (prometheus_parse::Value::Untyped(sum) | prometheus_parse::Value::Counter(sum)) = sum.value else { panic!() };
+        let (prometheus_parse::Value::Untyped(sum) | prometheus_parse::Value::Counter(sum)) = sum.value
+        else {
+            panic!()
+        };
         assert!((sum - 9.0303).abs() < 1e-6, "{sum}");
     }
 

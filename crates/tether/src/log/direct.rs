@@ -13,25 +13,24 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
-use tracing_appender::non_blocking::NonBlocking;
 use tracing_subscriber::fmt::format::{DefaultFields, Format};
 use tracing_subscriber::EnvFilter;
 
 /// The subscriber [`Setup::init`](super::Setup::init) installs: the formatter whose lines
 /// [`access`] reproduces.
 pub(crate) type OwnSubscriber =
-    tracing_subscriber::fmt::Subscriber<DefaultFields, Format, EnvFilter, NonBlocking>;
+    tracing_subscriber::fmt::Subscriber<DefaultFields, Format, EnvFilter, super::LogSink>;
 
 /// Where direct lines go and how they look, set once the own subscriber is installed.
 struct Direct {
-    sink: NonBlocking,
+    sink: super::LogSink,
     ansi: bool,
 }
 
 static DIRECT: OnceLock<Direct> = OnceLock::new();
 
 /// Lets [`access`] write to `sink` as the own subscriber (with `ansi` colours or not) would.
-pub(super) fn enable(sink: NonBlocking, ansi: bool) {
+pub(super) fn enable(sink: super::LogSink, ansi: bool) {
     let _ = DIRECT.set(Direct { sink, ansi });
 }
 
@@ -65,7 +64,7 @@ thread_local! {
 #[derive(Default)]
 struct Line {
     bytes: Vec<u8>,
-    sink: Option<NonBlocking>,
+    sink: Option<super::LogSink>,
     second: u64,
     /// `2026-12-02T01:46:03.`: the timestamp up to the microseconds, for `second`.
     prefix: Vec<u8>,

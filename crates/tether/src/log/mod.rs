@@ -20,26 +20,26 @@
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub(crate) mod direct;
+mod sink;
+
+pub use sink::LogSink;
+use sink::SinkGuard;
 
 /// Lines held for the writer thread before new ones are dropped (default of [`Setup`]).
 pub const DEFAULT_BUFFERED_LINES: usize = 8192;
 
-/// Bytes the writer thread gathers before a write. It writes what it has whenever the
-/// queue runs empty, so a quiet server still shows each line at once; a busy one writes
-/// many lines per system call instead of one each (standard output alone writes on
-/// every newline).
-const WRITE_BUFFER: usize = 64 * 1024;
+/// How long [`flush`] waits for a sink whose output is stalled.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The process's log sink, once made.
-static SINK: OnceLock<NonBlocking> = OnceLock::new();
-/// Flushes the sink when dropped: taken by [`flush`].
-static GUARDS: Mutex<Vec<WorkerGuard>> = Mutex::new(Vec::new());
-/// Drop counters of every non-blocking writer made here.
-static COUNTERS: Mutex<Vec<ErrorCounter>> = Mutex::new(Vec::new());
+static SINK: OnceLock<LogSink> = OnceLock::new();
+/// End the sinks at [`flush`].
+static GUARDS: Mutex<Vec<SinkGuard>> = Mutex::new(Vec::new());
+/// Every sink made here, for their drop counts.
+static SINKS: Mutex<Vec<LogSink>> = Mutex::new(Vec::new());
 
 /// How to log: the filter and the queue size. Build it, then [`init`](Setup::init).
 #[derive(Clone, Debug)]
@@ -112,7 +112,7 @@ impl Setup {
     }
 
     /// The subscriber `init` installs, writing to `sink`.
-    fn subscriber(&self, sink: NonBlocking, ansi: bool) -> direct::OwnSubscriber {
+    fn subscriber(&self, sink: LogSink, ansi: bool) -> direct::OwnSubscriber {
         let filter = match &self.filter {
             Some(f) => tracing_subscriber::EnvFilter::new(f),
             None => tracing_subscriber::EnvFilter::try_from_default_env()
@@ -130,26 +130,22 @@ pub fn init() -> bool {
 /// The process's non-blocking sink: what [`init`] writes to, standard output unless
 /// [`Setup::init_with_writer`] chose otherwise first. It implements [`Write`] and
 /// `tracing_subscriber`'s `MakeWriter`; a write never blocks.
-pub fn writer() -> NonBlocking {
+pub fn writer() -> LogSink {
     SINK.get_or_init(|| non_blocking(std::io::stdout(), DEFAULT_BUFFERED_LINES)).clone()
 }
 
-/// Wraps `out` in a non-blocking writer of its own (one thread, `lines` queued at most),
-/// whose dropped lines count in [`dropped_lines`]. Kept flushing until [`flush`].
-pub fn non_blocking(out: impl Write + Send + 'static, lines: usize) -> NonBlocking {
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(lines.max(1))
-        .thread_name("tether-log")
-        .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, out));
-    lock(&COUNTERS).push(writer.error_counter());
+/// Wraps `out` in a non-blocking [`LogSink`] of its own (one thread, `lines` waiting at
+/// most), whose dropped lines count in [`dropped_lines`]. Kept writing until [`flush`].
+pub fn non_blocking(out: impl Write + Send + 'static, lines: usize) -> LogSink {
+    let (sink, guard) = LogSink::new(out, lines);
+    lock(&SINKS).push(sink.clone());
     lock(&GUARDS).push(guard);
-    writer
+    sink
 }
 
 /// Lines dropped so far because a writer could not keep up.
 pub fn dropped_lines() -> u64 {
-    lock(&COUNTERS).iter().map(|c| c.dropped_lines() as u64).sum()
+    lock(&SINKS).iter().map(LogSink::dropped_lines).sum()
 }
 
 /// Writes out what is queued and stops the writer threads: at the end of the program
@@ -157,7 +153,9 @@ pub fn dropped_lines() -> u64 {
 /// dropped and counted. Waits about a second at most per writer whose output is stalled.
 pub fn flush() {
     let guards = std::mem::take(&mut *lock(&GUARDS));
-    drop(guards);
+    for guard in guards {
+        guard.close(FLUSH_WAIT);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

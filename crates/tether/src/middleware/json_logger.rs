@@ -3,8 +3,6 @@
 use std::io::Write;
 use std::time::{Instant, SystemTime};
 
-use tracing_appender::non_blocking::NonBlocking;
-
 use serde_json::json;
 
 use super::request_id::REQUEST_ID_KEY;
@@ -38,7 +36,7 @@ pub fn json_logger() -> JsonLogger {
 /// The `json_logger()` middleware and where it writes.
 #[derive(Clone)]
 pub struct JsonLogger {
-    out: NonBlocking,
+    out: crate::log::LogSink,
 }
 
 impl std::fmt::Debug for JsonLogger {

@@ -2,7 +2,6 @@
 //! (`promtool`, the real tool, installed by scripts/install-test-deps.sh), and name only
 //! metrics a real tether server exposes, so a renamed metric cannot silently blind them.
 
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;

@@ -6,7 +6,6 @@
 //!
 //! `.ci/run` installs Debian's chromium; without it this test fails and says so.
 
-
 use std::time::Duration;
 
 use crate::support::browser::dump_dom;

@@ -1,12 +1,11 @@
 //! Leak-proof background work: copies, tracked tasks and the leak registry.
 
-
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use crate::support::{Server, H1};
+use serde_json::Value;
 use tether::testing::TestClient;
 use tether::{Context, DebugAccess, Engine, Outcome, Overflow, TaskHandle};
 

@@ -2,14 +2,13 @@
 //! type, the PostForm family, capturing middleware, route and group middleware, groups
 //! beside the engine, `take`, and Gin's `":8080"`.
 
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::support::Server;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use crate::support::Server;
 use tether::{handler_fn, handler_with, Context, Engine, Handler, HandlerFuture, Source};
 
 #[derive(serde::Deserialize, tether::Validate)]
@@ -52,9 +51,11 @@ async fn should_bind_picks_the_binder_by_method_and_content_type() {
     let server = Server::start(app).await;
     let a = server.addr;
 
-    let json =
-        crate::support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":"123"}"#))
-            .await;
+    let json = crate::support::send(
+        a,
+        post("/login", Some("application/json"), r#"{"user":"manu","password":"123"}"#),
+    )
+    .await;
     assert_eq!(json.status, 200);
     assert_eq!(json.json()["user"], "manu");
 
@@ -74,7 +75,8 @@ async fn should_bind_picks_the_binder_by_method_and_content_type() {
 
     // Gin's `required` on a String: blank is refused, naming the field.
     let blank =
-        crate::support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":""}"#)).await;
+        crate::support::send(a, post("/login", Some("application/json"), r#"{"user":"manu","password":""}"#))
+            .await;
     assert_eq!(blank.status, 400);
     assert_eq!(blank.json()["fields"][0]["field"], "password");
     assert_eq!(blank.json()["fields"][0]["rule"], "required");
@@ -96,7 +98,8 @@ async fn should_bind_with_uses_the_named_binder() {
         }
     });
     let server = Server::start(app).await;
-    let r = crate::support::send(server.addr, post("/q?user=q&password=p", Some("application/json"), "{}")).await;
+    let r =
+        crate::support::send(server.addr, post("/q?user=q&password=p", Some("application/json"), "{}")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "q");
     server.shutdown().await;
@@ -124,7 +127,8 @@ async fn post_form_reads_urlencoded_and_multipart_bodies() {
     let a = server.addr;
     let body = "message=hi&tag=a&tag=b&names[first]=thinkerou&names[second]=tianou";
     let r =
-        crate::support::send(a, post("/form_post?ids[x]=1", Some("application/x-www-form-urlencoded"), body)).await;
+        crate::support::send(a, post("/form_post?ids[x]=1", Some("application/x-www-form-urlencoded"), body))
+            .await;
     assert_eq!(
         r.json(),
         tether::json!({
@@ -141,7 +145,8 @@ async fn post_form_reads_urlencoded_and_multipart_bodies() {
     assert_eq!(r.json()["tags"], tether::json!(["x"]));
 
     // A JSON body has no form fields.
-    let r = crate::support::send(a, post("/form_post", Some("application/json"), r#"{"message":"no"}"#)).await;
+    let r =
+        crate::support::send(a, post("/form_post", Some("application/json"), r#"{"message":"no"}"#)).await;
     assert_eq!(r.json()["message"], tether::json!(null));
     server.shutdown().await;
 }
@@ -186,7 +191,11 @@ async fn capturing_middleware_route_middleware_and_interleaved_groups() {
     assert_eq!(crate::support::get(a, "/admin/stats").await.status, 401);
     let req = Request::get("/admin/stats").header("x-token", "s3cret").body(Full::default()).unwrap();
     assert_eq!(crate::support::send(a, req).await.text(), "stats");
-    assert_eq!(crate::support::get(a, "/v1/secret").await.status, 401, "route middleware runs before the handler");
+    assert_eq!(
+        crate::support::get(a, "/v1/secret").await.status,
+        401,
+        "route middleware runs before the handler"
+    );
     let req = Request::get("/v1/secret").header("x-token", "other").body(Full::default()).unwrap();
     assert_eq!(crate::support::send(a, req).await.text(), "in");
     // /v1/ping, /admin/stats twice, /v1/secret twice: /health is outside both groups.
@@ -262,8 +271,11 @@ async fn bind_error_display_names_every_failing_field() {
         Err(e) => c.string(e.status(), e.to_string()),
     });
     let server = Server::start(app).await;
-    let r = crate::support::send(server.addr, post("/signup", Some("application/json"), r#"{"email":"x","age":3}"#))
-        .await;
+    let r = crate::support::send(
+        server.addr,
+        post("/signup", Some("application/json"), r#"{"email":"x","age":3}"#),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.text(), "validation failed: age must be at least 18; email must be an email address");
     server.shutdown().await;

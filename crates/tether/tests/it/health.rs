@@ -2,7 +2,6 @@
 //! never hangs on one, and turns 503 as soon as a real shutdown begins, while the server
 //! still accepts and serves for the shutdown delay.
 
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,5 @@
 //! `LeakCheck`: tracked work left behind fails a user's test, with the line that made it.
 
-
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::Mutex;

@@ -3,7 +3,6 @@
 //! file:line, highlighted once it is past the leak threshold. `.ci/run` installs Debian's
 //! chromium; without it this test fails and says so.
 
-
 use std::time::{Duration, Instant};
 
 use crate::support::browser::dump_dom;

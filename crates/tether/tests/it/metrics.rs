@@ -1,10 +1,9 @@
 //! `/metrics`: Prometheus exposition, checked by a Prometheus text parser.
 
-
 use std::collections::HashMap;
 
-use prometheus_parse::{Scrape, Value};
 use crate::support::{Server, H1};
+use prometheus_parse::{Scrape, Value};
 use tether::{Context, Engine};
 
 fn app() -> Engine {

@@ -1,15 +1,14 @@
 //! The middleware set over real sockets: request ids, timeouts under load, Basic
 //! authentication, JSON access logs, and the client's address behind trusted proxies.
 
-
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
+use crate::support::lines::Lines;
+use crate::support::{Server, H1};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use crate::support::lines::Lines;
-use crate::support::{Server, H1};
 use tether::middleware::{basic_auth, json_logger, request_id, timeout, AUTH_USER_KEY, REQUEST_ID_KEY};
 use tether::{Context, Engine};
 

@@ -1,14 +1,13 @@
 //! End to end over real sockets: a server on 127.0.0.1:0, real HTTP/1.1 and HTTP/2
 //! clients, shutdown, timeouts and limits.
 
-
 use std::time::{Duration, Instant};
 
+use crate::support::{Server, H1, H2};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use serde_json::{json, Value};
-use crate::support::{Server, H1, H2};
 use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -103,14 +102,18 @@ async fn body_limit_413_with_and_without_content_length() {
     let mut app = app();
     app.body_limit(64 * 1024);
     let server = Server::start(app).await;
-    let ok =
-        crate::support::send(server.addr, Request::post("/echo").body(Full::from(vec![7u8; 64 * 1024])).unwrap())
-            .await;
+    let ok = crate::support::send(
+        server.addr,
+        Request::post("/echo").body(Full::from(vec![7u8; 64 * 1024])).unwrap(),
+    )
+    .await;
     assert_eq!((ok.status.as_u16(), ok.body.len()), (200, 64 * 1024));
 
-    let declared =
-        crate::support::send(server.addr, Request::post("/echo").body(Full::from(vec![7u8; 100_000])).unwrap())
-            .await;
+    let declared = crate::support::send(
+        server.addr,
+        Request::post("/echo").body(Full::from(vec![7u8; 100_000])).unwrap(),
+    )
+    .await;
     assert_eq!(declared.status, 413);
     assert!(declared.json()["error"].as_str().unwrap().contains("65536"));
 

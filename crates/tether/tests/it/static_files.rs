@@ -1,13 +1,12 @@
 //! Static files and mounted tower services over real sockets: what is served, with which
 //! headers, and that nothing outside the root can be reached, however it is asked for.
 
-
 use std::path::PathBuf;
 
+use crate::support::{Server, H1};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use crate::support::{Server, H1};
 use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -1,12 +1,11 @@
 //! Streamed responses and server-sent events over real sockets; a client that goes away
 //! ends the producer, and the leak registry shows nothing left behind.
 
-
 use std::time::Duration;
 
+use crate::support::Server;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use crate::support::Server;
 use tether::sse::Event;
 use tether::{Context, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,13 +1,12 @@
 //! tower interop over real sockets: a tower-http layer around the engine, a layer's error
 //! as a 500, and the engine mounted inside an axum router.
 
-
 use std::io::Read;
 
+use crate::support::{Server, H1};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use crate::support::{Server, H1};
 use tether::{Context, Engine};
 
 fn app() -> Engine {
@@ -95,7 +94,8 @@ async fn the_engine_runs_inside_axum() {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
     });
     assert_eq!(crate::support::get(addr, "/axum").await.text(), "from axum");
-    let reply = crate::support::send(addr, Request::get("/hello").body(Full::<Bytes>::default()).unwrap()).await;
+    let reply =
+        crate::support::send(addr, Request::get("/hello").body(Full::<Bytes>::default()).unwrap()).await;
     assert_eq!(reply.status, 200);
     assert!(reply.text().starts_with("hello from"), "{}", reply.text());
     server.abort();

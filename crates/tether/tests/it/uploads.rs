@@ -2,14 +2,13 @@
 //! (413, and nothing left on disk), malformed bodies (400), and temporary files removed
 //! however the request ends: answered, panicked, or the client gone mid-upload.
 
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::{Server, H1};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use crate::support::{Server, H1};
 use tether::{Context, Engine, UploadLimits};
 use tokio::io::AsyncWriteExt;
 

@@ -1,11 +1,10 @@
 //! Validation over real sockets: a body that parses but breaks rules is a 400 naming
 //! every field and rule; a body that does not parse keeps its parse error.
 
-
+use crate::support::{Server, H1};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use crate::support::{Server, H1};
 use tether::{Context, Engine};
 use validator::Validate;
 

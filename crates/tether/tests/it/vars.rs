@@ -1,6 +1,5 @@
 //! `/debug/vars`: figures that move as they should.
 
-
 use std::time::Duration;
 
 use crate::support::{Server, H1};
