@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Cycles among tether's modules: which modules reach each other through `crate::` paths.
 
-Reads every .rs file under crates/tether/src, takes each file's module (the file name, or
-the folder for files in a folder: `diag/metrics.rs` is `diag`), and draws an edge to every
-module its code names as `crate::name` (a `use` or a path in code; `super::` within a
-folder stays inside it). Prints the strongly connected components with more than one
-module: each is a cycle. Exit status 1 when there are cycles other than the allowed one
-(`--allow a,b,c`).
+Reads every .rs file under crates/tether/src and takes each file's module: `app/engine.rs`
+is `app::engine`, a folder's `mod.rs` is the folder (`context`). With `--folders`, every
+file counts as its folder (`app`). Draws an edge to every module its code names as
+`crate::a::b` or `crate::a` (a `use` or a path in code; a name the crate root re-exports
+counts as the module it comes from), and `super::b` within a folder. Prints the strongly
+connected components with more than one module: each is a cycle. Exit status 1 when
+there are cycles other than the allowed one (`--allow a,b,c`).
 
-    python3 scripts/module_cycles.py [--allow context,handler,engine] [--edges]
+    python3 scripts/module_cycles.py [--allow context,app::handler,app::engine] [--edges] [--folders]
 """
 import os
 import re
@@ -17,10 +18,25 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "tether", "src")
 
 
+FOLDERS = "--folders" in sys.argv
+
+
 def module_of(path):
-    rel = os.path.relpath(path, ROOT).replace(os.sep, "/")
-    first = rel.split("/")[0]
-    return first[:-3] if first.endswith(".rs") else first
+    rel = os.path.relpath(path, ROOT).replace(os.sep, "/")[:-3]
+    parts = rel.split("/")
+    if parts[-1] == "mod":
+        parts = parts[:-1]
+    return "::".join(parts[:1] if FOLDERS else parts[:2])
+
+
+def resolve(path, modules):
+    """The module a `crate::` path (`app::engine::Shared`) lands in, if any."""
+    parts = path.split("::")
+    for n in (2, 1):
+        name = "::".join(parts[:n])
+        if len(parts) >= n and name in modules:
+            return name
+    return None
 
 
 def strip_comments(text):
@@ -32,28 +48,33 @@ def reexports(modules):
     """Names the crate root re-exports (`pub use engine::Engine;`), to their module."""
     text = strip_comments(open(os.path.join(ROOT, "lib.rs"), encoding="utf-8").read())
     names = {}
-    for m in re.finditer(r"pub use ([a-z_][a-z0-9_]*)::(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)", text, flags=re.S):
-        if m.group(1) in modules:
+    for m in re.finditer(r"pub use ((?:[a-z_][a-z0-9_]*::)+)(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)", text, flags=re.S):
+        module = resolve(m.group(1).rstrip(":"), modules)
+        if module:
             for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.group(2)):
-                names.setdefault(name, m.group(1))
+                names.setdefault(name, module)
     return names
 
 
-def uses(text, modules, names):
+def uses(text, modules, names, folder):
     found = set()
-    for m in re.finditer(r"crate::([A-Za-z_][A-Za-z0-9_]*)", text):
-        word = m.group(1)
-        if word in modules:
-            found.add(word)
-        elif word in names:
-            found.add(names[word])
-    # `use crate::{a, b::c, Engine}` groups.
-    for group in re.finditer(r"use\s+crate::\{([^}]*)\}", text, flags=re.S):
-        for word in re.findall(r"(?:^|[,{\s])([A-Za-z_][A-Za-z0-9_]*)", group.group(1)):
-            if word in modules:
-                found.add(word)
-            elif word in names:
-                found.add(names[word])
+
+    def add(path):
+        module = resolve(path, modules)
+        if module:
+            found.add(module)
+        elif path.split("::")[0] in names:
+            found.add(names[path.split("::")[0]])
+
+    for m in re.finditer(r"crate::((?:[A-Za-z_][A-Za-z0-9_]*)(?:::[A-Za-z_][A-Za-z0-9_]*)*)", text):
+        add(m.group(1))
+    # `use crate::{a, b::c, d::{e, f}, Engine}` groups: each top-level entry.
+    for group in re.finditer(r"use\s+crate::\{((?:[^{}]|\{[^{}]*\})*)\}", text, flags=re.S):
+        for entry in re.findall(r"(?:^|[,{\s])([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)", group.group(1)):
+            add(entry)
+    if folder:
+        for m in re.finditer(r"super::([A-Za-z_][A-Za-z0-9_]*)", text):
+            add(f"{folder}::{m.group(1)}")
     return found
 
 
@@ -74,7 +95,9 @@ def main():
             continue
         text = strip_comments(open(f, encoding="utf-8").read())
         text = re.sub(r"#\[cfg\(test\)\]\s*mod tests\s*\{.*", "", text, flags=re.S)
-        for target in uses(text, modules, names):
+        rel = os.path.relpath(f, ROOT).replace(os.sep, "/").split("/")
+        folder = rel[0] if len(rel) > 1 and rel[-1] != "mod.rs" else None
+        for target in uses(text, modules, names, folder):
             if target != src:
                 edges[src].add(target)
     if "--edges" in args:

@@ -75,78 +75,42 @@
 
 #![forbid(unsafe_code)]
 
-mod binding;
-mod body;
-mod body_guard;
-mod capture;
-mod client_ip;
-mod connection;
+mod app;
 mod context;
 mod detach;
 mod diag;
-mod dispatch;
-mod engine;
-mod file;
-mod form_de;
-mod group;
-mod handler;
-mod keys;
-mod layer;
-mod listen_addr;
 pub mod log;
 pub mod middleware;
-mod mount;
 #[cfg(feature = "otlp")]
 pub mod otel;
-mod panics;
-mod pool;
-mod post_form;
 mod response;
-mod route_info;
-mod route_stats;
-mod route_table;
-mod router;
-mod server;
-mod service;
-mod settings;
-mod signal;
-pub mod sse;
-mod state;
-pub mod stream;
+mod routing;
+mod serve;
 pub mod testing;
-#[cfg(feature = "tls")]
-mod tls;
-#[cfg(not(feature = "tls"))]
-#[path = "no_tls.rs"]
-mod tls;
-mod transport;
-mod upload;
-#[cfg(feature = "validation")]
-mod validation;
-mod watch;
 
-pub use binding::{BindError, Source, Violation};
-pub use body::{Body, BodyError, BoxError};
-pub use capture::{handler_fn, handler_with, StateFn};
+pub use app::capture::{handler_fn, handler_with, StateFn};
+pub use app::engine::Engine;
+pub use app::group::Group;
+pub use app::handler::{BoxFuture, Handler, HandlerFn, HandlerFuture, Handlers};
+pub use app::route_info::RouteInfo;
+pub use context::binding::{BindError, Source, Violation};
+pub use context::upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
+#[cfg(feature = "validation")]
+pub use context::validation::rules;
 pub use context::{Context, Request};
 pub use detach::{
     ContextCopy, Detach, Outcome, Overflow, TaskBuilder, TaskControl, TaskHandle, TaskStats, Tasks,
 };
 pub use diag::DebugAccess;
-pub use engine::Engine;
-pub use group::Group;
-pub use handler::{BoxFuture, Handler, HandlerFn, HandlerFuture, Handlers};
-pub use listen_addr::ListenAddr;
+pub use response::body::{Body, BodyError, BoxError};
+pub use response::{sse, stream};
 pub use response::{IntoStatus, Writer};
-pub use route_info::RouteInfo;
-pub use server::ShutdownReport;
-pub use service::{PeerAddr, ResponseFuture, TetherService};
-pub use signal::{shutdown_signal, signal, Signal};
+pub use serve::listen_addr::ListenAddr;
+pub use serve::server::ShutdownReport;
+pub use serve::service::{PeerAddr, ResponseFuture, TetherService};
+pub use serve::signal::{shutdown_signal, signal, Signal};
 #[cfg(feature = "tls")]
-pub use tls::TlsConfig;
-pub use upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
-#[cfg(feature = "validation")]
-pub use validation::rules;
+pub use serve::tls::TlsConfig;
 
 /// jemalloc, as the global allocator that makes `/debug/pprof/heap` work (feature
 /// `jemalloc`). One line in the application:

@@ -11,11 +11,11 @@ use http::Method;
 use super::head::{Head, Parts};
 use super::registry::{Kind, Origin, Registration};
 use super::tasks::{spawn, timeout_for, Spec, TaskControl, TaskHandle};
+use crate::app::engine::Shared;
+use crate::context::keys::Keys;
 use crate::context::ChainRef;
 use crate::context::Request;
-use crate::engine::Shared;
-use crate::keys::Keys;
-use crate::router::RouteId;
+use crate::routing::router::RouteId;
 
 /// An owned copy of a request's context, for work that goes on after the response:
 /// `Send + 'static`, read-only, and lean.
@@ -164,7 +164,7 @@ impl ContextCopy {
     /// If no state of type `T` was registered with `app.state(..)`.
     #[track_caller]
     pub fn state<T: Send + Sync + 'static>(&self) -> &T {
-        crate::state::registered(self.try_state::<T>())
+        crate::app::state::registered(self.try_state::<T>())
     }
 
     /// The application state of type `T`, if registered.

@@ -1,7 +1,9 @@
 //! Leak-proof background work: [`ContextCopy`], tracked tasks, and the leak registry.
 //!
-//! The core does not depend on this room; it hooks in through the engine's `Hub` (task
-//! settings, registry, shutdown tokens) and a few `Context` methods (`copy`, `go`, `detach`).
+//! The engine owns a `Hub` (task settings, the registry, shutdown tokens) and `Context`
+//! starts work here through `copy`, `go` and `detach`. The registry reaches back to the
+//! engine (a `Weak`) only to name a task's route; that edge is what keeps `registry` and
+//! `tasks` in the core's module cycle (`scripts/module_cycles.py`).
 
 mod copy;
 mod head;

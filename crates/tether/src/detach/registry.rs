@@ -17,7 +17,7 @@ use http::Method;
 use slab::Slab;
 use tokio::task::AbortHandle;
 
-use crate::router::RouteId;
+use crate::routing::router::RouteId;
 
 const SHARDS: usize = 16;
 

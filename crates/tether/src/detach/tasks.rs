@@ -79,7 +79,7 @@ pub(crate) struct Hub {
     /// Cancelled when shutdown begins: copies and tasks are told to wrap up.
     pub(crate) stopping: CancellationToken,
     /// The frozen engine, once there is one (for route patterns in reports).
-    engine: std::sync::OnceLock<std::sync::Weak<crate::engine::Shared>>,
+    engine: std::sync::OnceLock<std::sync::Weak<crate::app::engine::Shared>>,
 }
 
 /// Defaults: deadline 30 s, 10,000 tasks in flight, reject past the cap, leak threshold 60 s.
@@ -137,12 +137,12 @@ impl Hub {
         }
     }
 
-    pub(crate) fn set_engine(&self, engine: std::sync::Weak<crate::engine::Shared>) {
+    pub(crate) fn set_engine(&self, engine: std::sync::Weak<crate::app::engine::Shared>) {
         let _ = self.engine.set(engine);
     }
 
     /// The frozen engine, if it was frozen and is still alive.
-    pub(crate) fn engine(&self) -> Option<Arc<crate::engine::Shared>> {
+    pub(crate) fn engine(&self) -> Option<Arc<crate::app::engine::Shared>> {
         self.engine.get()?.upgrade()
     }
 
@@ -448,7 +448,7 @@ where
     let outcome = match work.await.into() {
         Some(Ok(())) => Outcome::Completed,
         Some(Err(panic)) => {
-            ledger.log_panic(crate::panics::panic_message(&*panic));
+            ledger.log_panic(crate::serve::panics::panic_message(&*panic));
             Outcome::Panicked
         }
         None => Outcome::Cancelled,

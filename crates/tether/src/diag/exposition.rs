@@ -1,4 +1,4 @@
-//! The Prometheus text format of what [`Metrics`](crate::route_stats::Metrics) recorded, with
+//! The Prometheus text format of what [`Metrics`](crate::serve::route_stats::Metrics) recorded, with
 //! prometheus-client (feature `metrics`).
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -9,8 +9,8 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::engine::Shared;
-use crate::route_stats::BUCKETS;
+use crate::app::engine::Shared;
+use crate::serve::route_stats::BUCKETS;
 use crate::Context;
 
 /// Answers the exposition.
@@ -160,7 +160,7 @@ impl Collector for EngineCollector {
             None,
             MetricType::Counter,
         )?
-        .encode_counter::<NoLabelSet, _, u64>(&crate::panics::quieted(), None)?;
+        .encode_counter::<NoLabelSet, _, u64>(&crate::serve::panics::quieted(), None)?;
         #[cfg(feature = "redis")]
         {
             use crate::middleware::redis_store::{errors_total, StoreOp};

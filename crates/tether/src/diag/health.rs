@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
 
-use crate::settings::ReadyCheck;
+use crate::app::settings::ReadyCheck;
 use crate::{Context, Engine};
 
 impl Engine {

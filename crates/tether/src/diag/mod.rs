@@ -3,7 +3,9 @@
 //! engine in numbers), `/debug/pprof/profile` (CPU) and `/debug/pprof/heap` (heap, with
 //! the `jemalloc` feature) behind an access guard (loopback peers only, by default).
 //!
-//! The core does not depend on this room; it reads the engine's registry and counters.
+//! Nothing on the request path imports this folder: the engine mounts these routes when
+//! asked, and they read its registry and counters (`scripts/module_cycles.py` shows
+//! `diag` outside every cycle).
 
 mod access;
 #[cfg(feature = "metrics")]

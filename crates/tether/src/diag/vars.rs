@@ -51,7 +51,7 @@ fn figures(c: &Context) -> Value {
         },
         "runtime": runtime,
         "log_lines_dropped": crate::log::dropped_lines(),
-        "panics_quieted": crate::panics::quieted(),
+        "panics_quieted": crate::serve::panics::quieted(),
         "store_errors": store_errors(),
         "allocator": super::heap::allocator_figures(),
     })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::{Context, Handler};
 
 /// The key the signed-in user's name is stored under (a `String`), as Gin's

@@ -11,7 +11,7 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use super::cache_entry::Entry;
 #[cfg(feature = "redis")]
 use super::redis_store::{RedisStore, StoreOp};
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::{Context, Handler};
 
 /// Caches `200 OK` answers to `GET` (and serves `HEAD` from them) by host, path and

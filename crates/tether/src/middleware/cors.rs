@@ -5,7 +5,7 @@ use std::time::Duration;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::{Context, Handler};
 
 /// CORS with nothing allowed yet: name the origins (or [`allow_any_origin`]), and

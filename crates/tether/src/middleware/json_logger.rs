@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use serde_json::json;
 
 use super::request_id::REQUEST_ID_KEY;
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::{Context, Handler};
 
 /// Writes one JSON line per request to standard output (or [`writer`](JsonLogger::writer)):

@@ -9,7 +9,7 @@ use opentelemetry::trace::{FutureExt, TracerProvider};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::otel::{end_request_span, start_request_span, RequestSpan};
 use crate::{Context, Handler};
 

@@ -11,7 +11,7 @@ use http::{header, HeaderValue, StatusCode};
 
 #[cfg(feature = "redis")]
 use super::redis_store::{RedisStore, StoreFailure};
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::{Context, Handler, Request};
 
 /// Lets each client make `per_second` requests a second, in bursts of up to `burst`;

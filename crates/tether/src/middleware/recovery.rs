@@ -26,7 +26,7 @@ async fn recover(c: &mut Context) {
     tracing::error!(
         target: "tether",
         method = %c.method(), path = c.path(), route = c.full_path(),
-        panic = crate::panics::panic_message(&*panic),
+        panic = crate::serve::panics::panic_message(&*panic),
         "handler panicked; answered 500"
     );
     c.abort();

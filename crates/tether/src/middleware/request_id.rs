@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use http::{HeaderName, HeaderValue};
 
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
 use crate::{Context, Handler};
 
 /// The key the request id is stored under (a `String`): `c.get::<String>(REQUEST_ID_KEY)`.

@@ -140,7 +140,7 @@ pub struct Leak {
 }
 
 impl Leak {
-    fn from_site(s: SiteReport, shared: Option<&crate::engine::Shared>) -> Leak {
+    fn from_site(s: SiteReport, shared: Option<&crate::app::engine::Shared>) -> Leak {
         let routes = s
             .origins
             .iter()

@@ -27,7 +27,7 @@ use http_body_util::{BodyExt, Full};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::service::TetherService;
+use crate::serve::service::TetherService;
 use crate::Engine;
 
 mod leak_check;

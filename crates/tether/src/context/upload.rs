@@ -16,8 +16,8 @@ use http::StatusCode;
 #[cfg(feature = "multipart")]
 use tokio::io::AsyncWriteExt;
 
-use crate::body::RequestBody;
-use crate::body_guard::Reservation;
+use crate::response::body::RequestBody;
+use crate::response::body_guard::Reservation;
 use crate::Context;
 
 /// Limits on uploads, set with [`Engine::upload_limits`](crate::Engine::upload_limits).
@@ -433,7 +433,7 @@ fn multer_error(e: multer::Error) -> UploadError {
         multer::Error::StreamSizeExceeded { limit } => {
             too_large(format!("the upload is larger than {limit} bytes"))
         }
-        multer::Error::StreamReadFailed(e) if crate::body_guard::is_timeout(&**e) => {
+        multer::Error::StreamReadFailed(e) if crate::response::body_guard::is_timeout(&**e) => {
             UploadError::new(StatusCode::REQUEST_TIMEOUT, "the upload arrived too slowly")
         }
         other => UploadError::new(StatusCode::BAD_REQUEST, format!("malformed multipart body: {other}")),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 
-use crate::settings::Settings;
+use crate::app::settings::Settings;
 
 /// What the watcher (or shutdown) tells a connection to do, in increasing order of force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

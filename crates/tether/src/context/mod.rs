@@ -5,6 +5,16 @@
 //! or be sent to another task: contexts are pooled and reused safely. Work that must go on
 //! after the response takes an owned copy instead.
 
+pub(crate) mod binding;
+pub(crate) mod client_ip;
+pub(crate) mod form_de;
+pub(crate) mod keys;
+pub(crate) mod pool;
+pub(crate) mod post_form;
+pub(crate) mod upload;
+#[cfg(feature = "validation")]
+pub(crate) mod validation;
+
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -14,11 +24,11 @@ use http::header::HeaderMap;
 use http::{Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
-use crate::body::RequestBody;
-use crate::engine::Shared;
-use crate::keys::Keys;
+use crate::app::engine::Shared;
+use crate::context::keys::Keys;
+use crate::response::body::RequestBody;
 use crate::response::Writer;
-use crate::router::{Lookup, RouteId};
+use crate::routing::router::{Lookup, RouteId};
 
 /// Which chain of handlers this request runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +97,7 @@ pub struct Request {
     pub(crate) chain: ChainRef,
     /// The multipart form once read, or why it could not be (its temporary files go
     /// when it is dropped).
-    pub(crate) form: Option<crate::upload::FormRead>,
+    pub(crate) form: Option<crate::context::upload::FormRead>,
 }
 
 impl std::ops::Deref for Context {
@@ -503,7 +513,7 @@ impl Request {
     /// Panics when none was registered: that is a bug in the app's setup, not the request.
     #[track_caller]
     pub fn state<T: Send + Sync + 'static>(&self) -> &T {
-        crate::state::registered(self.try_state::<T>())
+        crate::app::state::registered(self.try_state::<T>())
     }
 
     /// The application state of type `T`, or `None` when none was registered.

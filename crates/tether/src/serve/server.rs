@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::connection;
-use crate::listen_addr::ListenAddr;
-use crate::watch::Connections;
+use crate::serve::connection;
+use crate::serve::listen_addr::ListenAddr;
+use crate::serve::watch::Connections;
 use crate::Engine;
 
 /// What graceful shutdown had to cut off when its deadline passed. All zero when every
@@ -57,7 +57,7 @@ impl Engine {
     /// Serves on `listener` until SIGINT or SIGTERM, then shuts down gracefully; a
     /// second signal while it drains exits the process at once (status 130 or 143).
     pub async fn serve(self, listener: TcpListener) -> io::Result<()> {
-        let signal = crate::signal::first_signal_then_exit_on_second();
+        let signal = crate::serve::signal::first_signal_then_exit_on_second();
         self.serve_with_shutdown(listener, signal).await.map(|_| ())
     }
 
@@ -91,13 +91,13 @@ impl Engine {
     pub(crate) async fn serve_listener(
         self,
         listener: TcpListener,
-        tls: Option<crate::tls::TlsConfig>,
+        tls: Option<crate::serve::tls::TlsConfig>,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<ShutdownReport> {
         let service = self.into_service();
         let settings = service.shared().settings.clone();
         if settings.quiet_repeated_panics {
-            crate::panics::install();
+            crate::serve::panics::install();
         }
         let tls = tls.map(|t| if settings.http2 { t } else { t.http1_only() });
         let permits = Arc::new(Semaphore::new(settings.max_connections));

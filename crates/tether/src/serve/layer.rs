@@ -12,7 +12,7 @@ use tower::util::BoxCloneSyncService;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::body::{Body, BoxError};
+use crate::response::body::{Body, BoxError};
 use crate::Engine;
 
 /// The engine as a service with its layers: requests and responses with tether bodies.

@@ -1,12 +1,18 @@
 //! The response side of [`Context`]: status, headers and body, written by handlers and
 //! readable (and changeable) by middleware after `c.next().await`.
 
+pub(crate) mod body;
+pub(crate) mod body_guard;
+pub(crate) mod file;
+pub mod sse;
+pub mod stream;
+
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::body::Body;
+use crate::response::body::Body;
 use crate::Context;
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -161,7 +167,7 @@ impl Writer {
     /// extension; 404 when there is no such file. Large files are streamed.
     pub async fn file(&mut self, path: impl AsRef<std::path::Path>) {
         let path = path.as_ref();
-        match crate::file::open(path).await {
+        match crate::response::file::open(path).await {
             Ok((body, len)) => {
                 let mime = mime_guess::from_path(path).first_or_octet_stream();
                 if let Ok(v) = HeaderValue::try_from(mime.as_ref()) {

@@ -89,7 +89,7 @@ impl Engine {
         let tls = TlsConfig::from_pem_files(cert, key)?;
         let listener = addr.into().bind().await?;
         tracing::info!(target: "tether", "listening on https://{}", listener.local_addr()?);
-        self.serve_tls_with_shutdown(listener, tls, crate::signal::first_signal_then_exit_on_second())
+        self.serve_tls_with_shutdown(listener, tls, crate::serve::signal::first_signal_then_exit_on_second())
             .await
             .map(|_| ())
     }

@@ -9,7 +9,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use sync_wrapper::SyncWrapper;
 
-use crate::body_guard::{BodyGuard, GuardedBody, Reservation};
+use crate::response::body_guard::{BodyGuard, GuardedBody, Reservation};
 
 /// A boxed error, as bodies and services report them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -202,7 +202,7 @@ impl BodyError {
 
     /// A read error, told apart: a body that came too slowly is [`BodyError::TimedOut`].
     pub(crate) fn read(e: BoxError) -> Self {
-        if crate::body_guard::is_timeout(&*e) {
+        if crate::response::body_guard::is_timeout(&*e) {
             BodyError::TimedOut
         } else {
             BodyError::Read(e)

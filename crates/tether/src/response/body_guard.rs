@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::body::BoxError;
+use crate::response::body::BoxError;
 
 /// How fast a request body must arrive: within `timeout` of the handler's first read,
 /// plus one more second for every `min_rate` bytes received.

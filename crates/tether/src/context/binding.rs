@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::body::BodyError;
+use crate::response::body::BodyError;
 use crate::Context;
 
 /// Where the bound data came from, and the binder to use with
@@ -240,7 +240,7 @@ impl Context {
     /// Parses the path parameters into `T` (field names are parameter names).
     pub fn should_bind_uri<T: DeserializeOwned>(&self) -> Result<T, BindError> {
         let pairs = self.params().map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)));
-        crate::form_de::from_pairs(pairs).map_err(|e| BindError::from_path_error(Source::Uri, e))
+        crate::context::form_de::from_pairs(pairs).map_err(|e| BindError::from_path_error(Source::Uri, e))
     }
 
     /// Like [`should_bind_uri`](Self::should_bind_uri), answering 400 and aborting on error.
@@ -271,7 +271,8 @@ impl Context {
             .values
             .iter()
             .flat_map(|(k, vs)| vs.iter().map(move |v| (Cow::Borrowed(&**k), Cow::Borrowed(&**v))));
-        crate::form_de::from_pairs(pairs).map_err(|e| BindError::from_path_error(Source::Multipart, e))
+        crate::context::form_de::from_pairs(pairs)
+            .map_err(|e| BindError::from_path_error(Source::Multipart, e))
     }
 
     /// Binds `T` with the binder the request calls for, as Gin's `c.ShouldBind`: the query
@@ -353,6 +354,6 @@ impl Context {
 }
 
 fn parse_form<T: DeserializeOwned>(input: &[u8], source: Source) -> Result<T, BindError> {
-    crate::form_de::from_pairs(form_urlencoded::parse(input))
+    crate::context::form_de::from_pairs(form_urlencoded::parse(input))
         .map_err(|e| BindError::from_path_error(source, e))
 }

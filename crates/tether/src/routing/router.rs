@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use http::{HeaderValue, Method};
 
-use crate::handler::{Chain, SharedHandler};
+use crate::app::handler::{Chain, SharedHandler};
 
 /// Index of a route in [`Router::routes`].
 pub(crate) type RouteId = usize;
@@ -533,7 +533,7 @@ mod github_routes {
     use super::*;
 
     /// The 203-route GitHub API set that Gin's router benchmarks use.
-    const ROUTES: &str = include_str!("../benches/data/github_api_routes.txt");
+    const ROUTES: &str = include_str!("../../benches/data/github_api_routes.txt");
 
     /// A concrete path for a Gin pattern: every parameter filled with a distinct value.
     fn concrete(pattern: &str) -> String {

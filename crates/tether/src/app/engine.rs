@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::app::group::Group;
+use crate::app::handler::{chain_of, share, Chain, Handler, Handlers, SharedHandler};
+use crate::app::settings::Settings;
+use crate::app::state::StateMap;
 use crate::context::ChainRef;
 use crate::detach::tasks::Hub;
 use crate::detach::{Overflow, Tasks};
-use crate::group::Group;
-use crate::handler::{chain_of, share, Chain, Handler, Handlers, SharedHandler};
-use crate::route_stats::Metrics;
-use crate::route_table::RouteTable;
-use crate::router::{join_paths, Router};
-use crate::settings::Settings;
-use crate::state::StateMap;
+use crate::routing::route_table::RouteTable;
+use crate::routing::router::{join_paths, Router};
+use crate::serve::route_stats::Metrics;
 
 /// The application: register routes and middleware, then serve it.
 ///
@@ -39,7 +39,7 @@ pub struct Engine {
     global: Vec<SharedHandler>,
     no_route: Option<SharedHandler>,
     no_method: Option<SharedHandler>,
-    pub(crate) layers: Vec<crate::layer::Wrap>,
+    pub(crate) layers: Vec<crate::serve::layer::Wrap>,
     state: StateMap,
     pub(crate) settings: Settings,
     hub: Arc<Hub>,
@@ -133,7 +133,7 @@ impl Engine {
         self
     }
 
-    crate::group::method_shortcuts!();
+    crate::app::group::method_shortcuts!();
 
     /// The handler for requests no route matches. It runs after the global middleware,
     /// with the status already 404; if it writes no body, Gin's `404 page not found` is sent.
@@ -348,7 +348,7 @@ impl Engine {
         self.settings.proxies.nets = proxies
             .into_iter()
             .map(|p| {
-                crate::client_ip::TrustedProxies::parse(p.as_ref())
+                crate::context::client_ip::TrustedProxies::parse(p.as_ref())
                     .unwrap_or_else(|e| panic!("trusted_proxies: {e}"))
             })
             .collect();
@@ -430,7 +430,7 @@ impl Engine {
         let tail = |h: Option<SharedHandler>| -> Chain { self.global.iter().cloned().chain(h).collect() };
         let no_route = tail(self.no_route.take());
         let no_method = tail(self.no_method.take());
-        let redirect = tail(Some(share(crate::dispatch::trailing_slash_redirect)));
+        let redirect = tail(Some(share(crate::serve::dispatch::trailing_slash_redirect)));
         let hub = self.hub;
         let metrics = self.settings.metrics.then(|| Metrics::new(router.routes.len()));
         Arc::new_cyclic(|engine| {
@@ -468,7 +468,7 @@ pub(crate) struct Shared {
     /// Per-route figures, when `/metrics` is mounted.
     pub(crate) metrics: Option<Metrics>,
     /// Bytes of request bodies the server holds in memory.
-    pub(crate) body_budget: Arc<crate::body_guard::Budget>,
+    pub(crate) body_budget: Arc<crate::response::body_guard::Budget>,
 }
 
 impl Shared {

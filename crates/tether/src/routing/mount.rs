@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
-use crate::body::{Body, BoxError, RequestBody};
-use crate::handler::HandlerFuture;
+use crate::app::handler::HandlerFuture;
+use crate::response::body::{Body, BoxError, RequestBody};
 use crate::{Context, Engine, Handler};
 
 /// `service`, `static_dir` and `static_file`, for the engine and for groups (whose
@@ -44,9 +44,9 @@ macro_rules! mount_methods {
             B::Error: Into<$crate::BoxError>,
         {
             let base = path.trim_end_matches('/');
-            let at_base = $crate::mount::Mounted { service: service.clone() };
+            let at_base = $crate::routing::mount::Mounted { service: service.clone() };
             self.any(if base.is_empty() { "/" } else { base }, at_base);
-            self.any(&format!("{base}/*rest"), $crate::mount::Mounted { service });
+            self.any(&format!("{base}/*rest"), $crate::routing::mount::Mounted { service });
             self
         }
 
@@ -68,7 +68,7 @@ macro_rules! mount_methods {
         /// ```
         pub fn static_dir(&mut self, prefix: &str, root: impl AsRef<::std::path::Path>) -> &mut Self {
             let base = prefix.trim_end_matches('/');
-            let handler = $crate::mount::StaticDir { root: root.as_ref().to_path_buf() };
+            let handler = $crate::routing::mount::StaticDir { root: root.as_ref().to_path_buf() };
             self.get(&format!("{base}/*filepath"), handler);
             self
         }
@@ -81,7 +81,7 @@ macro_rules! mount_methods {
         /// ```
         pub fn static_file(&mut self, path: &str, file: impl AsRef<::std::path::Path>) -> &mut Self {
             let file = file.as_ref().to_path_buf();
-            self.get(path, $crate::mount::StaticFile { file });
+            self.get(path, $crate::routing::mount::StaticFile { file });
             self
         }
     };

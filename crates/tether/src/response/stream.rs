@@ -27,7 +27,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::body::BoxError;
+use crate::response::body::BoxError;
 
 /// What a stream given to [`Context::stream`](crate::Context::stream) may yield: bytes
 /// (`Bytes`, `String`, `Vec<u8>`, `&'static str`), or a `Result` of them whose error

@@ -8,7 +8,7 @@ use http_body::Frame;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use crate::body::Body;
+use crate::response::body::Body;
 
 /// Files up to this size are read into memory in one go.
 const IN_MEMORY: u64 = 64 * 1024;

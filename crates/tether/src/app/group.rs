@@ -4,9 +4,9 @@ use std::marker::PhantomData;
 
 use http::Method;
 
-use crate::handler::{chain_of, Handlers, SharedHandler};
-use crate::route_table::RouteTable;
-use crate::router::join_paths;
+use crate::app::handler::{chain_of, Handlers, SharedHandler};
+use crate::routing::route_table::RouteTable;
+use crate::routing::router::join_paths;
 
 /// Routes under a common prefix, with middleware that runs for them only (after the
 /// engine's). Created by `app.group("/v1")` or `app.group_with("/v1", mw)`; groups nest
@@ -69,7 +69,7 @@ impl<'e> Group<'e> {
         Group::new(self.routes.clone(), prefix, chain)
     }
 
-    crate::mount::mount_methods!();
+    crate::routing::mount::mount_methods!();
 
     /// The group's full prefix: `/v1/admin`.
     pub fn base_path(&self) -> &str {
@@ -97,17 +97,17 @@ impl<'e> Group<'e> {
 /// `get`, `post`, ... as shortcuts of `handle`, for `Engine` and `Group` alike.
 macro_rules! method_shortcuts {
     () => {
-        $crate::group::method_shortcuts!(@one get GET "GET");
-        $crate::group::method_shortcuts!(@one post POST "POST");
-        $crate::group::method_shortcuts!(@one put PUT "PUT");
-        $crate::group::method_shortcuts!(@one delete DELETE "DELETE");
-        $crate::group::method_shortcuts!(@one patch PATCH "PATCH");
-        $crate::group::method_shortcuts!(@one head HEAD "HEAD");
-        $crate::group::method_shortcuts!(@one options OPTIONS "OPTIONS");
+        $crate::app::group::method_shortcuts!(@one get GET "GET");
+        $crate::app::group::method_shortcuts!(@one post POST "POST");
+        $crate::app::group::method_shortcuts!(@one put PUT "PUT");
+        $crate::app::group::method_shortcuts!(@one delete DELETE "DELETE");
+        $crate::app::group::method_shortcuts!(@one patch PATCH "PATCH");
+        $crate::app::group::method_shortcuts!(@one head HEAD "HEAD");
+        $crate::app::group::method_shortcuts!(@one options OPTIONS "OPTIONS");
     };
     (@one $name:ident $method:ident $text:literal) => {
         #[doc = concat!("Registers `handler` for ", $text, " requests to `path`; a tuple `(mw, h)` runs route middleware first.")]
-        pub fn $name(&mut self, path: &str, handler: impl $crate::handler::Handlers) -> &mut Self {
+        pub fn $name(&mut self, path: &str, handler: impl $crate::app::handler::Handlers) -> &mut Self {
             self.handle(::http::Method::$method, path, handler)
         }
     };

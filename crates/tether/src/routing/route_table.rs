@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::Method;
 
-use crate::handler::{Chain, SharedHandler};
-use crate::router::Router;
+use crate::app::handler::{Chain, SharedHandler};
+use crate::routing::router::Router;
 
 /// A handle on the routes being registered; clones share them.
 #[derive(Clone, Default)]

@@ -36,9 +36,9 @@ pub(crate) struct Settings {
     /// Per-route metrics are recorded (`metrics_route` was called).
     pub(crate) metrics: bool,
     /// Peers whose forwarding headers `client_ip` believes (none by default).
-    pub(crate) proxies: crate::client_ip::TrustedProxies,
+    pub(crate) proxies: crate::context::client_ip::TrustedProxies,
     /// Limits on multipart uploads.
-    pub(crate) uploads: crate::upload::UploadLimits,
+    pub(crate) uploads: crate::context::upload::UploadLimits,
     /// `run` installs tether's non-blocking log subscriber when none is set
     /// (`Engine::default()`).
     pub(crate) default_logging: bool,
@@ -90,10 +90,10 @@ impl Settings {
     /// at the body limit.
     pub(crate) fn body_guard(
         &self,
-        process: &std::sync::Arc<crate::body_guard::Budget>,
+        process: &std::sync::Arc<crate::response::body_guard::Budget>,
         connection: bool,
-    ) -> crate::body_guard::BodyGuard {
-        use crate::body_guard::{BodyGuard, BodyRules, Budget, Budgets};
+    ) -> crate::response::body_guard::BodyGuard {
+        use crate::response::body_guard::{BodyGuard, BodyRules, Budget, Budgets};
         let per_connection = self.body_memory_per_connection.max(self.body_limit);
         BodyGuard {
             rules: BodyRules::new(self.body_read_timeout, self.body_min_rate),
@@ -105,8 +105,8 @@ impl Settings {
     }
 
     /// The budget every request body of the server shares.
-    pub(crate) fn process_body_budget(&self) -> crate::body_guard::Budget {
-        crate::body_guard::Budget::new(self.body_memory.max(self.body_limit))
+    pub(crate) fn process_body_budget(&self) -> crate::response::body_guard::Budget {
+        crate::response::body_guard::Budget::new(self.body_memory.max(self.body_limit))
     }
 }
 

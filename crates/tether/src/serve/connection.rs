@@ -1,5 +1,5 @@
 //! Connections: pick HTTP/1.1 or HTTP/2, serve with hyper under the server's limits, and
-//! close a connection when the watcher ([`crate::watch`]) or shutdown says so.
+//! close a connection when the watcher ([`crate::serve::watch`]) or shutdown says so.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,13 +17,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpStream;
 
-use crate::body::RequestBody;
-use crate::body_guard::GuardedBody;
-use crate::dispatch::dispatch;
-use crate::engine::Shared;
-use crate::settings::Settings;
-use crate::transport::{sniff_h2_preface, Io, Watched};
-use crate::watch::{Command, Slot, SlotGuard};
+use crate::app::engine::Shared;
+use crate::app::settings::Settings;
+use crate::response::body::RequestBody;
+use crate::response::body_guard::GuardedBody;
+use crate::serve::dispatch::dispatch;
+use crate::serve::transport::{sniff_h2_preface, Io, Watched};
+use crate::serve::watch::{Command, Slot, SlotGuard};
 
 /// hyper's HTTP/2 send buffer per stream: what a response may queue ahead of a client that
 /// reads slowly (hyper's default is 400 KiB; 128 streams of that is 50 MiB a connection).
@@ -33,7 +33,7 @@ const H2_SEND_BUFFER: usize = 128 * 1024;
 pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     /// The engine with its tower layers, when it has any.
-    pub(crate) layered: Option<crate::layer::Layered>,
+    pub(crate) layered: Option<crate::serve::layer::Layered>,
     pub(crate) peer: SocketAddr,
     pub(crate) guard: SlotGuard,
 }
@@ -49,7 +49,7 @@ pub(crate) struct Conn {
 /// The service is a `service_fn` around [`dispatch`], not the boxed `TetherService`:
 /// hyper keeps the in-flight future in a slot of its own, so the request's future needs
 /// no box of ours. Only an engine with tower layers pays for boxes.
-pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls::TlsConfig>) {
+pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::serve::tls::TlsConfig>) {
     let Conn { shared, layered, peer, guard } = conn;
     shared.stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
@@ -136,7 +136,7 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::tls:
 }
 
 /// hyper's HTTP/1.1 connection under the engine's limits. The header timeout is the
-/// watcher's, not hyper's (see [`crate::watch`]).
+/// watcher's, not hyper's (see [`crate::serve::watch`]).
 fn http1_builder(settings: &Settings) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder

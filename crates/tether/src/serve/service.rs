@@ -12,9 +12,9 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response};
 
-use crate::body::{Body, BoxError, RequestBody};
-use crate::dispatch::dispatch;
-use crate::engine::Shared;
+use crate::app::engine::Shared;
+use crate::response::body::{Body, BoxError, RequestBody};
+use crate::serve::dispatch::dispatch;
 use crate::Engine;
 
 /// The future a [`TetherService`] returns.
@@ -44,7 +44,7 @@ pub struct TetherService {
     shared: Arc<Shared>,
     remote: Option<SocketAddr>,
     /// The engine with its tower layers (`app.layer`), when it has any.
-    layered: Option<crate::layer::Layered>,
+    layered: Option<crate::serve::layer::Layered>,
 }
 
 /// The client's socket address, in a request's extensions for tower layers
@@ -68,7 +68,7 @@ impl Engine {
     pub fn into_service(mut self) -> TetherService {
         let layers = std::mem::take(&mut self.layers);
         let base = TetherService::new(self.into_shared());
-        let layered = crate::layer::build(base.clone(), layers);
+        let layered = crate::serve::layer::build(base.clone(), layers);
         TetherService { layered, ..base }
     }
 }
@@ -88,7 +88,7 @@ impl TetherService {
         &self.shared
     }
 
-    pub(crate) fn layered(&self) -> Option<&crate::layer::Layered> {
+    pub(crate) fn layered(&self) -> Option<&crate::serve::layer::Layered> {
         self.layered.as_ref()
     }
 

@@ -10,11 +10,11 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use http::{header, Method, Response, StatusCode};
 
-use crate::body::{Body, RequestBody};
+use crate::app::engine::Shared;
 use crate::context::ChainRef;
-use crate::engine::Shared;
-use crate::router::Lookup;
-use crate::{pool, Context};
+use crate::response::body::{Body, RequestBody};
+use crate::routing::router::Lookup;
+use crate::{context::pool, Context};
 
 /// Starts one request: takes a context, fills and routes it. The returned future runs
 /// the chain; it holds only the context's box, so it is small to create and move.
@@ -57,7 +57,7 @@ pub(crate) fn dispatch(
                 tracing::error!(
                     target: "tether",
                     method = %ctx.method(), path = ctx.path(),
-                    panic = crate::panics::panic_message(&*panic),
+                    panic = crate::serve::panics::panic_message(&*panic),
                     "handler panicked; answered 500"
                 );
                 crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
@@ -82,7 +82,7 @@ fn fill_default_body(ctx: &mut Context) {
 /// middleware, so it is logged and gets a request id): 301 for GET, 307 otherwise, as
 /// Gin; the query is kept.
 pub(crate) async fn trailing_slash_redirect(c: &mut Context) {
-    let mut location = crate::router::slash_twin(c.path());
+    let mut location = crate::routing::router::slash_twin(c.path());
     if let Some(q) = c.uri().query() {
         location.push('?');
         location.push_str(q);
@@ -125,7 +125,7 @@ impl Drop for Lease {
                 let status = match (self.done, self.panicked) {
                     (true, _) => ctx.res.status.as_u16(),
                     (false, true) => 500,
-                    (false, false) => crate::route_stats::CUT,
+                    (false, false) => crate::serve::route_stats::CUT,
                 };
                 metrics.record(ctx.chain, status, started.elapsed());
             }

@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::binding::{BindError, Source, Violation};
+use crate::context::binding::{BindError, Source, Violation};
 use crate::Context;
 
 /// Every violation in `errors`, depth first, sorted by field for stable answers.

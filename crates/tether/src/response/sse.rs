@@ -19,7 +19,7 @@ use http::{header, HeaderValue};
 use http_body::Frame;
 use tokio_util::sync::{DropGuard, WaitForCancellationFutureOwned};
 
-use crate::body::{Body, BoxError};
+use crate::response::body::{Body, BoxError};
 use crate::{Context, IntoStatus};
 
 /// One server-sent event. Build it with [`Event::data`] or [`Event::json`], then name it,
@@ -242,10 +242,10 @@ impl<B: http_body::Body> http_body::Body for UntilDropped<B> {
 }
 
 /// One streamed response open; counted in the engine's stats until dropped.
-struct OpenStream(std::sync::Arc<crate::engine::Shared>);
+struct OpenStream(std::sync::Arc<crate::app::engine::Shared>);
 
 impl OpenStream {
-    fn new(shared: std::sync::Arc<crate::engine::Shared>) -> Self {
+    fn new(shared: std::sync::Arc<crate::app::engine::Shared>) -> Self {
         shared.stats.streams_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         OpenStream(shared)
     }
@@ -260,8 +260,8 @@ impl Drop for OpenStream {
 impl Context {
     /// Streams `chunks` as the response body (sent chunked, or as HTTP/2 data frames),
     /// with `content_type`. A chunk is bytes (`Bytes`, `String`, ..) or a `Result` of
-    /// them ([`Chunk`](crate::stream::Chunk)); a channel receiver becomes a stream with
-    /// [`tether::stream`](crate::stream). The stream is dropped when the client goes
+    /// them ([`Chunk`](crate::response::stream::Chunk)); a channel receiver becomes a stream with
+    /// [`tether::stream`](crate::response::stream). The stream is dropped when the client goes
     /// away, and ends when the server shuts down.
     ///
     /// ```
@@ -280,9 +280,9 @@ impl Context {
     pub fn stream<S>(&mut self, code: impl IntoStatus, content_type: &str, chunks: S)
     where
         S: Stream + Send + 'static,
-        S::Item: crate::stream::Chunk,
+        S::Item: crate::response::stream::Chunk,
     {
-        let frames = crate::stream::Chunks::new(chunks);
+        let frames = crate::response::stream::Chunks::new(chunks);
         let body = self.until_dropped(http_body_util::StreamBody::new(frames));
         self.data(code, content_type, body);
     }

@@ -21,8 +21,8 @@ pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 const INLINE: usize = 64;
 
 pin_project_lite::pin_project! {
-    /// The future a [`Handler`] returns. It is stored inline when it takes at most a few
-    /// hundred bytes, as most handlers' futures do, and boxed otherwise; either way calling
+    /// The future a [`Handler`] returns. It is stored inline when it takes at most 64
+    /// bytes, as most handlers' futures do, and boxed otherwise; either way calling
     /// a handler is a virtual call, like `Box<dyn Future>`, without an allocation per
     /// request in the common case.
     pub struct HandlerFuture<'a> {

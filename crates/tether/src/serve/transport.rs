@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::watch::Slot;
+use crate::serve::watch::Slot;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -163,17 +163,17 @@ mod tls {
     pub(crate) type Stream = tokio_rustls::server::TlsStream<TcpStream>;
 
     #[inline(never)]
-    pub(super) fn read(s: &mut Stream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<Result<()>> {
+    pub(crate) fn read(s: &mut Stream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<Result<()>> {
         Pin::new(s).poll_read(cx, buf)
     }
 
     #[inline(never)]
-    pub(super) fn write(s: &mut Stream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
+    pub(crate) fn write(s: &mut Stream, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
         Pin::new(s).poll_write(cx, buf)
     }
 
     #[inline(never)]
-    pub(super) fn write_vectored(
+    pub(crate) fn write_vectored(
         s: &mut Stream,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
@@ -182,16 +182,16 @@ mod tls {
     }
 
     #[inline(never)]
-    pub(super) fn flush(s: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    pub(crate) fn flush(s: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<()>> {
         Pin::new(s).poll_flush(cx)
     }
 
     #[inline(never)]
-    pub(super) fn shutdown(s: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    pub(crate) fn shutdown(s: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<()>> {
         Pin::new(s).poll_shutdown(cx)
     }
 
-    pub(super) fn is_write_vectored(s: &Stream) -> bool {
+    pub(crate) fn is_write_vectored(s: &Stream) -> bool {
         s.is_write_vectored()
     }
 }
@@ -206,15 +206,15 @@ mod tls {
 
     pub(crate) enum Stream {}
 
-    pub(super) fn read(s: &mut Stream, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<Result<()>> {
+    pub(crate) fn read(s: &mut Stream, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<Result<()>> {
         match *s {}
     }
 
-    pub(super) fn write(s: &mut Stream, _: &mut Context<'_>, _: &[u8]) -> Poll<Result<usize>> {
+    pub(crate) fn write(s: &mut Stream, _: &mut Context<'_>, _: &[u8]) -> Poll<Result<usize>> {
         match *s {}
     }
 
-    pub(super) fn write_vectored(
+    pub(crate) fn write_vectored(
         s: &mut Stream,
         _: &mut Context<'_>,
         _: &[IoSlice<'_>],
@@ -222,15 +222,15 @@ mod tls {
         match *s {}
     }
 
-    pub(super) fn flush(s: &mut Stream, _: &mut Context<'_>) -> Poll<Result<()>> {
+    pub(crate) fn flush(s: &mut Stream, _: &mut Context<'_>) -> Poll<Result<()>> {
         match *s {}
     }
 
-    pub(super) fn shutdown(s: &mut Stream, _: &mut Context<'_>) -> Poll<Result<()>> {
+    pub(crate) fn shutdown(s: &mut Stream, _: &mut Context<'_>) -> Poll<Result<()>> {
         match *s {}
     }
 
-    pub(super) fn is_write_vectored(s: &Stream) -> bool {
+    pub(crate) fn is_write_vectored(s: &Stream) -> bool {
         match *s {}
     }
 }

@@ -1,0 +1,21 @@
+//! Serving: the accept loop and shutdown (`server`), one connection (`connection`) over
+//! its transport (`transport`, `watch` for timeouts and accounting), the dispatch of a
+//! request to its chain, the tower service and layers, TLS, signals, and the per-route
+//! figures and panic accounting recorded on the way.
+
+pub(crate) mod connection;
+pub(crate) mod dispatch;
+pub(crate) mod layer;
+pub(crate) mod listen_addr;
+pub(crate) mod panics;
+pub(crate) mod route_stats;
+pub(crate) mod server;
+pub(crate) mod service;
+pub(crate) mod signal;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+pub(crate) mod tls;
+pub(crate) mod transport;
+pub(crate) mod watch;
