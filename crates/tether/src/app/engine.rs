@@ -55,18 +55,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-impl Default for Engine {
-    /// An engine with the `logger()` and `recovery()` middleware, as Gin's `gin.Default()`.
-    /// Its [`run`](Engine::run) installs tether's non-blocking log subscriber
-    /// ([`tether::log`](crate::log)) when the application set none, so the access log shows.
-    fn default() -> Self {
-        let mut app = Engine::new();
-        app.with(crate::middleware::logger()).with(crate::middleware::recovery());
-        app.settings.default_logging = true;
-        app
-    }
-}
-
 impl Engine {
     /// An engine with no middleware, as Gin's `gin.New()`.
     pub fn new() -> Self {
@@ -433,21 +421,19 @@ impl Engine {
         let redirect = tail(Some(share(crate::serve::dispatch::trailing_slash_redirect)));
         let hub = self.hub;
         let metrics = self.settings.metrics.then(|| Metrics::new(router.routes.len()));
-        Arc::new_cyclic(|engine| {
-            hub.set_engine(engine.clone());
-            Shared {
-                router,
-                no_route,
-                no_method,
-                redirect,
-                state: self.state,
-                stats: Stats::default(),
-                hub,
-                started: std::time::Instant::now(),
-                metrics,
-                body_budget: Arc::new(self.settings.process_body_budget()),
-                settings: self.settings,
-            }
+        hub.set_route_patterns(router.routes.iter().map(|r| r.pattern.clone()).collect());
+        Arc::new(Shared {
+            router,
+            no_route,
+            no_method,
+            redirect,
+            state: self.state,
+            stats: Stats::default(),
+            hub,
+            started: std::time::Instant::now(),
+            metrics,
+            body_budget: Arc::new(self.settings.process_body_budget()),
+            settings: self.settings,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! routes, middleware, state and settings are registered, and the handler types they take.
 
 pub(crate) mod capture;
+mod defaults;
 pub(crate) mod engine;
 pub(crate) mod group;
 pub(crate) mod handler;

@@ -17,7 +17,9 @@ use http::Method;
 use slab::Slab;
 use tokio::task::AbortHandle;
 
-use crate::routing::router::RouteId;
+/// A route's index in the frozen router (`routing::router::RouteId`), kept as a plain
+/// number so that the registry needs nothing from the routing code.
+type RouteId = usize;
 
 const SHARDS: usize = 16;
 

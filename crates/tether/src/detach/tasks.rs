@@ -78,8 +78,10 @@ pub(crate) struct Hub {
     drained: Notify,
     /// Cancelled when shutdown begins: copies and tasks are told to wrap up.
     pub(crate) stopping: CancellationToken,
-    /// The frozen engine, once there is one (for route patterns in reports).
-    engine: std::sync::OnceLock<std::sync::Weak<crate::app::engine::Shared>>,
+    /// The route patterns of the frozen engine, by route id, once it is frozen: what a
+    /// leak report names a task's or copy's route by. Data, not the engine itself, so
+    /// that this room does not reach back into the engine.
+    route_patterns: std::sync::OnceLock<Box<[Box<str>]>>,
 }
 
 /// Defaults: deadline 30 s, 10,000 tasks in flight, reject past the cap, leak threshold 60 s.
@@ -99,7 +101,7 @@ impl Default for Hub {
             shutting_down: AtomicBool::new(false),
             drained: Notify::new(),
             stopping: CancellationToken::new(),
-            engine: std::sync::OnceLock::new(),
+            route_patterns: std::sync::OnceLock::new(),
         }
     }
 }
@@ -137,13 +139,18 @@ impl Hub {
         }
     }
 
-    pub(crate) fn set_engine(&self, engine: std::sync::Weak<crate::app::engine::Shared>) {
-        let _ = self.engine.set(engine);
+    /// Keeps the route patterns of the engine being frozen (by route id).
+    pub(crate) fn set_route_patterns(&self, patterns: Box<[Box<str>]>) {
+        let _ = self.route_patterns.set(patterns);
     }
 
-    /// The frozen engine, if it was frozen and is still alive.
-    pub(crate) fn engine(&self) -> Option<Arc<crate::app::engine::Shared>> {
-        self.engine.get()?.upgrade()
+    /// `GET /user/:id` for a task or copy made by a request of `method` on route `id`;
+    /// `GET (no route)` when it matched none or the engine is not frozen yet.
+    pub(crate) fn route_label(&self, method: &http::Method, id: Option<usize>) -> String {
+        match id.and_then(|id| self.route_patterns.get()?.get(id)) {
+            Some(pattern) => format!("{method} {pattern}"),
+            None => format!("{method} (no route)"),
+        }
     }
 
     /// Tasks in flight (running or waiting for a slot).

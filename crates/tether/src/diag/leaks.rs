@@ -22,14 +22,8 @@ fn report(c: &Context) -> Value {
     let sites: Vec<Value> = sites
         .iter()
         .map(|s| {
-            let routes: Vec<String> = s
-                .origins
-                .iter()
-                .map(|(m, id)| match id {
-                    Some(id) => format!("{m} {}", shared.router.routes[*id].pattern),
-                    None => format!("{m} (no route)"),
-                })
-                .collect();
+            let routes: Vec<String> =
+                s.origins.iter().map(|(m, id)| shared.hub.route_label(m, *id)).collect();
             json!({
                 "site": s.site,
                 "kind": s.kind.as_str(),

@@ -106,13 +106,12 @@ impl LeakCheck {
     }
 
     fn leaks(&self) -> Vec<Leak> {
-        let shared = self.hub.engine();
         self.hub
             .registry
             .sites(Some(&self.mark), &self.ignored_names)
             .into_iter()
             .filter(|s| !self.ignored_sites.iter().any(|i| site_matches(&s.site, i)))
-            .map(|s| Leak::from_site(s, shared.as_deref()))
+            .map(|s| Leak::from_site(s, &self.hub))
             .collect()
     }
 }
@@ -140,15 +139,8 @@ pub struct Leak {
 }
 
 impl Leak {
-    fn from_site(s: SiteReport, shared: Option<&crate::app::engine::Shared>) -> Leak {
-        let routes = s
-            .origins
-            .iter()
-            .map(|(m, id)| match (id, shared) {
-                (Some(id), Some(sh)) => format!("{m} {}", sh.router.routes[*id].pattern),
-                _ => format!("{m} (no route)"),
-            })
-            .collect();
+    fn from_site(s: SiteReport, hub: &Hub) -> Leak {
+        let routes = s.origins.iter().map(|(m, id)| hub.route_label(m, *id)).collect();
         Leak { kind: s.kind.as_str(), site: s.site, count: s.live, oldest: s.oldest, names: s.names, routes }
     }
 }
