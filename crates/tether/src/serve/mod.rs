@@ -5,6 +5,8 @@
 
 pub(crate) mod connection;
 pub(crate) mod dispatch;
+#[cfg(feature = "tls")]
+mod https;
 pub(crate) mod layer;
 pub(crate) mod listen_addr;
 pub(crate) mod panics;

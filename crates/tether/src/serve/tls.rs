@@ -1,16 +1,14 @@
-//! TLS with rustls: `app.run_tls(addr, cert, key)`, HTTP/2 offered by ALPN.
+//! TLS with rustls: the certificate and key, and the acceptor that offers HTTP/2 by ALPN.
+//! `app.run_tls` is in `https.rs`.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
-
-use crate::{Engine, ShutdownReport};
 
 /// A server certificate chain and its private key, ready to serve TLS.
 #[derive(Clone)]
@@ -64,44 +62,5 @@ impl TlsConfig {
         let mut config = (*self.acceptor.config().clone()).clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         TlsConfig { acceptor: TlsAcceptor::from(Arc::new(config)) }
-    }
-}
-
-impl Engine {
-    /// Binds `addr` and serves HTTPS with the PEM certificate chain and key at `cert` and
-    /// `key` until SIGINT or SIGTERM, then shuts down gracefully. HTTP/2 is offered by
-    /// ALPN (unless [`http2(false)`](Engine::http2)). A client whose handshake fails (not
-    /// TLS, an unknown certificate authority, a timeout) is disconnected and logged at
-    /// `debug`; nothing else is affected.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> std::io::Result<()> {
-    /// let app = tether::Engine::default();
-    /// app.run_tls("0.0.0.0:8443", "cert.pem", "key.pem").await
-    /// # }
-    /// ```
-    pub async fn run_tls(
-        self,
-        addr: impl Into<crate::ListenAddr>,
-        cert: impl AsRef<Path>,
-        key: impl AsRef<Path>,
-    ) -> io::Result<()> {
-        let tls = TlsConfig::from_pem_files(cert, key)?;
-        let listener = addr.into().bind().await?;
-        tracing::info!(target: "tether", "listening on https://{}", listener.local_addr()?);
-        self.serve_tls_with_shutdown(listener, tls, crate::serve::signal::first_signal_then_exit_on_second())
-            .await
-            .map(|_| ())
-    }
-
-    /// Serves HTTPS on `listener` until `signal` completes, as
-    /// [`serve_with_shutdown`](Engine::serve_with_shutdown) serves HTTP.
-    pub async fn serve_tls_with_shutdown(
-        self,
-        listener: TcpListener,
-        tls: TlsConfig,
-        signal: impl std::future::Future<Output = ()> + Send,
-    ) -> io::Result<ShutdownReport> {
-        self.serve_listener(listener, Some(tls), signal).await
     }
 }
