@@ -1,5 +1,5 @@
 //! [`Engine`]: the application — routes, groups, middleware, state and settings — and
-//! [`Shared`], what it becomes once frozen for serving.
+//! [`FrozenEngine`], what it becomes once frozen for serving.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
@@ -11,10 +11,10 @@ use crate::app::group::Group;
 use crate::app::handler::{chain_of, share, Chain, Handler, Handlers, SharedHandler};
 use crate::app::settings::Settings;
 use crate::app::state::StateMap;
-use crate::context::ChainRef;
-use crate::detach::tasks::Hub;
+use crate::detach::tasks::TaskHub;
 use crate::detach::{Overflow, Tasks};
 use crate::routing::route_table::RouteTable;
+use crate::routing::router::Matched;
 use crate::routing::router::{join_paths, Router};
 use crate::serve::route_stats::Metrics;
 
@@ -42,7 +42,7 @@ pub struct Engine {
     pub(crate) layers: Vec<crate::serve::layer::Wrap>,
     state: StateMap,
     pub(crate) settings: Settings,
-    hub: Arc<Hub>,
+    hub: Arc<TaskHub>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -66,7 +66,7 @@ impl Engine {
             layers: Vec::new(),
             state: StateMap::default(),
             settings: Settings::default(),
-            hub: Arc::new(Hub::default()),
+            hub: Arc::new(TaskHub::default()),
         }
     }
 
@@ -405,12 +405,12 @@ impl Engine {
         &self.routes
     }
 
-    pub(crate) fn hub(&self) -> &Arc<Hub> {
+    pub(crate) fn hub(&self) -> &Arc<TaskHub> {
         &self.hub
     }
 
     /// Freezes the engine for serving.
-    pub(crate) fn into_shared(mut self) -> Arc<Shared> {
+    pub(crate) fn into_shared(mut self) -> Arc<FrozenEngine> {
         let mut router = self.routes.take();
         router.no_slash_redirects = !self.settings.redirect_trailing_slash;
         router.no_method_not_allowed = !self.settings.handle_method_not_allowed;
@@ -422,7 +422,7 @@ impl Engine {
         let hub = self.hub;
         let metrics = self.settings.metrics.then(|| Metrics::new(router.routes.len()));
         hub.set_route_patterns(router.routes.iter().map(|r| r.pattern.clone()).collect());
-        Arc::new(Shared {
+        Arc::new(FrozenEngine {
             router,
             no_route,
             no_method,
@@ -439,7 +439,7 @@ impl Engine {
 }
 
 /// The engine, frozen: what every request reads.
-pub(crate) struct Shared {
+pub(crate) struct FrozenEngine {
     pub(crate) router: Router,
     no_route: Chain,
     no_method: Chain,
@@ -448,7 +448,7 @@ pub(crate) struct Shared {
     pub(crate) state: StateMap,
     pub(crate) settings: Settings,
     pub(crate) stats: Stats,
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) hub: Arc<TaskHub>,
     /// When the engine was frozen for serving.
     pub(crate) started: std::time::Instant,
     /// Per-route figures, when `/metrics` is mounted.
@@ -457,15 +457,15 @@ pub(crate) struct Shared {
     pub(crate) body_budget: Arc<crate::response::body_guard::Budget>,
 }
 
-impl Shared {
+impl FrozenEngine {
     /// The handlers a request runs.
-    pub(crate) fn chain(&self, which: ChainRef) -> &[SharedHandler] {
+    pub(crate) fn chain(&self, which: Matched) -> &[SharedHandler] {
         match which {
-            ChainRef::Route(id) => &self.router.routes[id].chain,
-            ChainRef::NoRoute => &self.no_route,
-            ChainRef::NoMethod => &self.no_method,
-            ChainRef::Redirect => &self.redirect,
-            ChainRef::None => &[],
+            Matched::Route(id) => &self.router.routes[id].chain,
+            Matched::NoRoute => &self.no_route,
+            Matched::NoMethod => &self.no_method,
+            Matched::Redirect => &self.redirect,
+            Matched::None => &[],
         }
     }
 }

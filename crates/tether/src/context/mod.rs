@@ -24,27 +24,11 @@ use http::header::HeaderMap;
 use http::{Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::engine::Shared;
+use crate::app::engine::FrozenEngine;
 use crate::context::keys::Keys;
 use crate::response::body::RequestBody;
 use crate::response::Writer;
-use crate::routing::router::{Lookup, RouteId};
-
-/// Which chain of handlers this request runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ChainRef {
-    /// Nothing to run (an immediate answer, or a reset context).
-    None,
-    /// A matched route.
-    Route(RouteId),
-    /// No route matched: global middleware, then the `no_route` handler.
-    NoRoute,
-    /// The path exists for other methods: global middleware, then `no_method`.
-    NoMethod,
-    /// The path with (or without) a trailing slash exists: global middleware, then the
-    /// redirect there.
-    Redirect,
-}
+use crate::routing::router::{Lookup, Matched};
 
 /// The request context handed to every handler and middleware.
 ///
@@ -93,8 +77,8 @@ pub struct Request {
     pub(crate) keys: Keys,
     /// Cancelled when the request ends; made on first use, by a `tied()` task.
     request_token: OnceLock<CancellationToken>,
-    pub(crate) shared: Option<Arc<Shared>>,
-    pub(crate) chain: ChainRef,
+    pub(crate) shared: Option<Arc<FrozenEngine>>,
+    pub(crate) chain: Matched,
     /// The multipart form once read, or why it could not be (its temporary files go
     /// when it is dropped).
     pub(crate) form: Option<crate::context::upload::FormRead>,
@@ -211,7 +195,7 @@ impl Request {
             keys: Keys::default(),
             request_token: OnceLock::new(),
             shared: None,
-            chain: ChainRef::None,
+            chain: Matched::None,
             form: None,
         }
     }
@@ -219,7 +203,7 @@ impl Request {
     /// Fills the context for one request and routes it. Returns the router's decision.
     pub(crate) fn begin(
         &mut self,
-        shared: Arc<Shared>,
+        shared: Arc<FrozenEngine>,
         head: http::request::Parts,
         body: RequestBody,
         remote_addr: Option<SocketAddr>,
@@ -256,7 +240,7 @@ impl Request {
         self.keys.clear();
         self.end_request();
         self.shared = None;
-        self.chain = ChainRef::None;
+        self.chain = Matched::None;
         self.form = None;
     }
 
@@ -294,7 +278,7 @@ impl Request {
         self.head.as_ref().expect("a context in use holds its request")
     }
 
-    fn shared(&self) -> &Shared {
+    fn shared(&self) -> &FrozenEngine {
         self.shared.as_deref().expect("a context in use has its engine")
     }
 
@@ -323,7 +307,7 @@ impl Request {
     /// The pattern of the matched route, `/user/:id`; empty when no route matched.
     pub fn full_path(&self) -> &str {
         match (self.chain, &self.shared) {
-            (ChainRef::Route(id), Some(s)) => &s.router.routes[id].pattern,
+            (Matched::Route(id), Some(s)) => &s.router.routes[id].pattern,
             _ => "",
         }
     }
@@ -331,7 +315,7 @@ impl Request {
     /// The value of the path parameter `name` (percent-decoded), or `""` when the route
     /// has no such parameter. A catch-all value keeps its leading `/`, as in Gin.
     pub fn param(&self, name: &str) -> &str {
-        let (ChainRef::Route(id), Some(shared)) = (self.chain, &self.shared) else { return "" };
+        let (Matched::Route(id), Some(shared)) = (self.chain, &self.shared) else { return "" };
         let names = &shared.router.routes[id].param_names;
         match names.iter().position(|n| n.as_bytes() == name.as_bytes()) {
             Some(i) => self.param_at(i),
@@ -353,7 +337,7 @@ impl Request {
     /// All path parameters as `(name, value)` pairs, in path order.
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let names: &[Box<str>] = match self.chain {
-            ChainRef::Route(id) => &self.shared().router.routes[id].param_names,
+            Matched::Route(id) => &self.shared().router.routes[id].param_names,
             _ => &[],
         };
         names.iter().enumerate().map(|(i, n)| (&**n, self.param_at(i)))

@@ -11,10 +11,10 @@ use http::Method;
 use super::head::{Head, Parts};
 use super::registry::{Kind, Origin, Registration};
 use super::tasks::{spawn, timeout_for, Spec, TaskControl, TaskHandle};
-use crate::app::engine::Shared;
+use crate::app::engine::FrozenEngine;
 use crate::context::keys::Keys;
-use crate::context::ChainRef;
 use crate::context::Request;
+use crate::routing::router::Matched;
 use crate::routing::router::RouteId;
 
 /// An owned copy of a request's context, for work that goes on after the response:
@@ -37,7 +37,7 @@ pub struct ContextCopy {
     keys: Keys,
     remote: Option<SocketAddr>,
     route: Option<RouteId>,
-    shared: Arc<Shared>,
+    shared: Arc<FrozenEngine>,
     /// A task's control; `None` for a plain copy, which answers from the engine.
     control: Option<TaskControl>,
     /// Copies made for a task are accounted for by the task's own registration.
@@ -248,7 +248,7 @@ impl Request {
         let shared = self.shared.clone().expect("a context in use has its engine");
         let head = self.head();
         let route = match self.chain {
-            ChainRef::Route(id) => Some(id),
+            Matched::Route(id) => Some(id),
             _ => None,
         };
         let param_count = route.map_or(0, |id| shared.router.routes[id].param_names.len());
@@ -318,7 +318,7 @@ impl Detach<'_> {
         self.spec.origin = Some(Origin {
             method: ctx.method().clone(),
             route: match ctx.chain {
-                ChainRef::Route(id) => Some(id),
+                Matched::Route(id) => Some(id),
                 _ => None,
             },
         });

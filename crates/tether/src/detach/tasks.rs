@@ -63,7 +63,7 @@ pub(crate) struct TaskSettings {
 /// shutdown's cut-off are enforced by the registry's watchdog through each task's
 /// `AbortHandle`, and draining waits on an atomic in-flight count.
 #[derive(Debug)]
-pub(crate) struct Hub {
+pub(crate) struct TaskHub {
     pub(crate) registry: Arc<Registry>,
     pub(crate) settings: TaskSettings,
     /// Tasks counted against the cap (running).
@@ -85,9 +85,9 @@ pub(crate) struct Hub {
 }
 
 /// Defaults: deadline 30 s, 10,000 tasks in flight, reject past the cap, leak threshold 60 s.
-impl Default for Hub {
+impl Default for TaskHub {
     fn default() -> Self {
-        Hub {
+        TaskHub {
             registry: Registry::new(Duration::from_secs(60)),
             settings: TaskSettings {
                 timeout_ms: AtomicU64::new(30_000),
@@ -106,7 +106,7 @@ impl Default for Hub {
     }
 }
 
-impl Hub {
+impl TaskHub {
     pub(crate) fn set_timeout(&self, timeout: Option<Duration>) {
         let ms = timeout.map_or(0, |d| d.as_millis().max(1) as u64);
         self.settings.timeout_ms.store(ms, Relaxed);
@@ -250,13 +250,17 @@ pub struct TaskControl {
     /// The engine's hub, for its shutdown token. (Held through the hub's `Arc` rather than
     /// a token clone: cloning and dropping a `CancellationToken` each take a lock, which
     /// was a fifth of the cost of a copy.)
-    hub: Arc<Hub>,
+    hub: Arc<TaskHub>,
     tied: Option<CancellationToken>,
     deadline: Option<Instant>,
 }
 
 impl TaskControl {
-    pub(crate) fn new(hub: &Arc<Hub>, tied: Option<CancellationToken>, deadline: Option<Instant>) -> Self {
+    pub(crate) fn new(
+        hub: &Arc<TaskHub>,
+        tied: Option<CancellationToken>,
+        deadline: Option<Instant>,
+    ) -> Self {
         TaskControl { hub: hub.clone(), tied, deadline }
     }
 
@@ -375,14 +379,14 @@ impl Spec {
 }
 
 /// The task's deadline from its spec and the engine's default.
-pub(crate) fn timeout_for(hub: &Hub, spec: &Spec) -> Option<Duration> {
+pub(crate) fn timeout_for(hub: &TaskHub, spec: &Spec) -> Option<Duration> {
     spec.timeout.unwrap_or_else(|| hub.timeout())
 }
 
 /// Starts a tracked task running `work`; its `TaskControl` was made for `timeout`, which
 /// ends at `deadline`.
 pub(crate) fn spawn<F>(
-    hub: &Arc<Hub>,
+    hub: &Arc<TaskHub>,
     spec: Spec,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
@@ -468,7 +472,7 @@ where
 /// (deadline, shutdown, `TaskHandle::cancel`) or dropped with the runtime: then it counts
 /// as timed out if its deadline has passed, as cancelled otherwise.
 struct Ledger {
-    hub: Arc<Hub>,
+    hub: Arc<TaskHub>,
     registration: Registration,
     deadline: Option<Instant>,
     site: &'static Location<'static>,
@@ -512,7 +516,7 @@ impl Drop for Ledger {
         if self.has_slot {
             hub.give_slot();
         }
-        // SeqCst: the alive / shutting_down handshake (see `Hub::try_take_slot`).
+        // SeqCst: the alive / shutting_down handshake (see `TaskHub::try_take_slot`).
         if hub.alive.fetch_sub(1, SeqCst) == 1 && hub.shutting_down.load(SeqCst) {
             hub.drained.notify_waiters();
         }
@@ -541,7 +545,7 @@ impl Drop for Ledger {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Tasks {
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) hub: Arc<TaskHub>,
 }
 
 impl Tasks {
@@ -672,7 +676,7 @@ mod tests {
 
     #[test]
     fn a_task_future_is_small() {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(TaskHub::default());
         let registration = hub.registry.add(Kind::Task, Location::caller(), None, None, None);
         let ledger = Ledger {
             hub: hub.clone(),

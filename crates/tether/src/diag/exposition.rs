@@ -9,7 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::app::engine::Shared;
+use crate::app::engine::FrozenEngine;
 use crate::serve::route_stats::BUCKETS;
 use crate::Context;
 
@@ -26,7 +26,7 @@ pub(super) async fn metrics(c: &mut Context) {
 }
 
 /// The whole exposition of one engine, in the Prometheus text format.
-fn exposition(shared: Arc<Shared>) -> Result<String, std::fmt::Error> {
+fn exposition(shared: Arc<FrozenEngine>) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(EngineCollector(shared)));
     let mut text = String::with_capacity(4096);
@@ -34,7 +34,7 @@ fn exposition(shared: Arc<Shared>) -> Result<String, std::fmt::Error> {
     Ok(text)
 }
 
-struct EngineCollector(Arc<Shared>);
+struct EngineCollector(Arc<FrozenEngine>);
 
 impl std::fmt::Debug for EngineCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,11 +185,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::context::ChainRef;
+    use crate::routing::router::Matched;
     use crate::Engine;
 
     /// An engine with `/metrics` on and two routes, frozen as for serving.
-    fn shared() -> Arc<Shared> {
+    fn shared() -> Arc<FrozenEngine> {
         let mut app = Engine::new();
         app.metrics_route("/metrics");
         app.get("/user/:id", async |c: &mut Context| c.string(200, "u"));
@@ -197,8 +197,8 @@ mod tests {
         app.into_shared()
     }
 
-    fn route(shared: &Shared, pattern: &str) -> ChainRef {
-        ChainRef::Route(shared.router.routes.iter().position(|r| &*r.pattern == pattern).expect("the route"))
+    fn route(shared: &FrozenEngine, pattern: &str) -> Matched {
+        Matched::Route(shared.router.routes.iter().position(|r| &*r.pattern == pattern).expect("the route"))
     }
 
     fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
@@ -228,8 +228,8 @@ mod tests {
         }
         metrics.record(user, 404, Duration::from_millis(30));
         metrics.record(route(&shared, "/user"), 201, Duration::from_secs(9));
-        metrics.record(ChainRef::NoRoute, 404, Duration::from_micros(10));
-        metrics.record(ChainRef::NoMethod, 405, Duration::from_micros(10));
+        metrics.record(Matched::NoRoute, 404, Duration::from_micros(10));
+        metrics.record(Matched::NoMethod, 405, Duration::from_micros(10));
 
         let text = exposition(shared.clone()).unwrap();
         let s = samples(&text);

@@ -15,6 +15,22 @@ use crate::app::handler::{Chain, SharedHandler};
 /// Index of a route in [`Router::routes`].
 pub(crate) type RouteId = usize;
 
+/// What routing found: which chain of handlers a request runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Matched {
+    /// Nothing to run (an immediate answer, or a reset context).
+    None,
+    /// A matched route.
+    Route(RouteId),
+    /// No route matched: global middleware, then the `no_route` handler.
+    NoRoute,
+    /// The path exists for other methods: global middleware, then `no_method`.
+    NoMethod,
+    /// The path with (or without) a trailing slash exists: global middleware, then the
+    /// redirect there.
+    Redirect,
+}
+
 /// One registered route: its pattern, its parameter names and its handler chain.
 pub(crate) struct Route {
     /// The pattern as the user wrote it, prefixes joined: `/v1/user/:id`.

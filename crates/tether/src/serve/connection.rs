@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpStream;
 
-use crate::app::engine::Shared;
+use crate::app::engine::FrozenEngine;
 use crate::app::settings::Settings;
 use crate::response::body::RequestBody;
 use crate::response::body_guard::GuardedBody;
@@ -31,7 +31,7 @@ const H2_SEND_BUFFER: usize = 128 * 1024;
 
 /// What a connection is served with.
 pub(crate) struct Conn {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<FrozenEngine>,
     /// The engine with its tower layers, when it has any.
     pub(crate) layered: Option<crate::serve::layer::Layered>,
     pub(crate) peer: SocketAddr,

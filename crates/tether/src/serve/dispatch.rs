@@ -10,16 +10,16 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use http::{header, Method, Response, StatusCode};
 
-use crate::app::engine::Shared;
-use crate::context::ChainRef;
+use crate::app::engine::FrozenEngine;
 use crate::response::body::{Body, RequestBody};
 use crate::routing::router::Lookup;
+use crate::routing::router::Matched;
 use crate::{context::pool, Context};
 
 /// Starts one request: takes a context, fills and routes it. The returned future runs
 /// the chain; it holds only the context's box, so it is small to create and move.
 pub(crate) fn dispatch(
-    shared: Arc<Shared>,
+    shared: Arc<FrozenEngine>,
     head: http::request::Parts,
     body: RequestBody,
     remote: Option<SocketAddr>,
@@ -29,17 +29,17 @@ pub(crate) fn dispatch(
     let mut lease = Lease { ctx: Some(pool::take()), done: false, panicked: false, started };
     let ctx = lease.ctx();
     match ctx.begin(shared, head, body, remote) {
-        Lookup::Found(id) => ctx.chain = ChainRef::Route(id),
+        Lookup::Found(id) => ctx.chain = Matched::Route(id),
         Lookup::NotFound => {
-            ctx.chain = ChainRef::NoRoute;
+            ctx.chain = Matched::NoRoute;
             ctx.res.status = StatusCode::NOT_FOUND;
         }
         Lookup::MethodNotAllowed(allow) => {
-            ctx.chain = ChainRef::NoMethod;
+            ctx.chain = Matched::NoMethod;
             ctx.res.status = StatusCode::METHOD_NOT_ALLOWED;
             ctx.res.headers.insert(header::ALLOW, allow);
         }
-        Lookup::Redirect => ctx.chain = ChainRef::Redirect,
+        Lookup::Redirect => ctx.chain = Matched::Redirect,
     }
     async move {
         match AssertUnwindSafe(lease.ctx().next()).catch_unwind().await {
@@ -69,8 +69,8 @@ pub(crate) fn dispatch(
 /// Gin's default bodies when a 404 / 405 chain wrote none.
 fn fill_default_body(ctx: &mut Context) {
     let text = match (ctx.chain, ctx.res.status) {
-        (ChainRef::NoRoute, StatusCode::NOT_FOUND) => "404 page not found",
-        (ChainRef::NoMethod, StatusCode::METHOD_NOT_ALLOWED) => "405 method not allowed",
+        (Matched::NoRoute, StatusCode::NOT_FOUND) => "404 page not found",
+        (Matched::NoMethod, StatusCode::METHOD_NOT_ALLOWED) => "405 method not allowed",
         _ => return,
     };
     if ctx.res.body.is_empty() {

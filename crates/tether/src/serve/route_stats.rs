@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::context::ChainRef;
+use crate::routing::router::Matched;
 
 /// Latency bucket upper bounds, in seconds.
 pub(crate) const BUCKETS: [f64; 12] =
@@ -54,18 +54,18 @@ impl Metrics {
         Metrics { routes: (0..routes + 3).map(|_| RouteStats::default()).collect() }
     }
 
-    fn index(&self, chain: ChainRef) -> usize {
+    fn index(&self, chain: Matched) -> usize {
         let n = self.routes.len() - 3;
         match chain {
-            ChainRef::Route(id) => id,
-            ChainRef::NoRoute => n,
-            ChainRef::NoMethod => n + 1,
-            ChainRef::Redirect | ChainRef::None => n + 2,
+            Matched::Route(id) => id,
+            Matched::NoRoute => n,
+            Matched::NoMethod => n + 1,
+            Matched::Redirect | Matched::None => n + 2,
         }
     }
 
     /// Records one answered (or cut) request.
-    pub(crate) fn record(&self, chain: ChainRef, status: u16, elapsed: Duration) {
+    pub(crate) fn record(&self, chain: Matched, status: u16, elapsed: Duration) {
         let r = &self.routes[self.index(chain)];
         let counted = r.statuses.iter().any(|slot| {
             let code = slot.code.load(Relaxed);
@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn each_route_keeps_eight_statuses_and_counts_the_rest_as_other() {
         let m = Metrics::new(1);
-        let route = ChainRef::Route(0);
+        let route = Matched::Route(0);
         for code in 200..210u16 {
             m.record(route, code, Duration::from_millis(1));
         }
@@ -114,10 +114,10 @@ mod tests {
     #[test]
     fn unmatched_requests_have_their_own_rows() {
         let m = Metrics::new(2);
-        m.record(ChainRef::NoRoute, 404, Duration::ZERO);
-        m.record(ChainRef::NoMethod, 405, Duration::ZERO);
-        m.record(ChainRef::Redirect, 301, Duration::ZERO);
-        m.record(ChainRef::None, 500, Duration::ZERO);
+        m.record(Matched::NoRoute, 404, Duration::ZERO);
+        m.record(Matched::NoMethod, 405, Duration::ZERO);
+        m.record(Matched::Redirect, 301, Duration::ZERO);
+        m.record(Matched::None, 500, Duration::ZERO);
         let count = |i: usize| m.routes[i].statuses.iter().map(|s| s.count.load(Relaxed)).sum::<u64>();
         assert_eq!((count(0), count(1), count(2), count(3), count(4)), (0, 0, 1, 1, 2));
     }
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn a_bucket_bound_is_inclusive_and_the_last_is_past_five_seconds() {
         let m = Metrics::new(1);
-        let route = ChainRef::Route(0);
+        let route = Matched::Route(0);
         m.record(route, 200, Duration::from_micros(500));
         m.record(route, 200, Duration::from_micros(501));
         m.record(route, 200, Duration::from_secs(6));
@@ -142,7 +142,7 @@ mod tests {
                 let m = m.clone();
                 std::thread::spawn(move || {
                     for i in 0..10_000u16 {
-                        m.record(ChainRef::Route(0), 200 + (i + t) % 12, Duration::from_micros(1));
+                        m.record(Matched::Route(0), 200 + (i + t) % 12, Duration::from_micros(1));
                     }
                 })
             })

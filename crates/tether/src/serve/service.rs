@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response};
 
-use crate::app::engine::Shared;
+use crate::app::engine::FrozenEngine;
 use crate::response::body::{Body, BoxError, RequestBody};
 use crate::serve::dispatch::dispatch;
 use crate::Engine;
@@ -41,7 +41,7 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Inf
 /// ```
 #[derive(Clone)]
 pub struct TetherService {
-    shared: Arc<Shared>,
+    shared: Arc<FrozenEngine>,
     remote: Option<SocketAddr>,
     /// The engine with its tower layers (`app.layer`), when it has any.
     layered: Option<crate::serve::layer::Layered>,
@@ -74,7 +74,7 @@ impl Engine {
 }
 
 impl TetherService {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<FrozenEngine>) -> Self {
         TetherService { shared, remote: None, layered: None }
     }
 
@@ -84,7 +84,7 @@ impl TetherService {
         self
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<FrozenEngine> {
         &self.shared
     }
 
@@ -113,7 +113,7 @@ impl TetherService {
 
 /// hyper's own body goes in with its pace rules and the server's memory budget (a service
 /// does not know the connection); any other body is boxed.
-fn request_body<B>(body: B, shared: &Shared) -> RequestBody
+fn request_body<B>(body: B, shared: &FrozenEngine) -> RequestBody
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

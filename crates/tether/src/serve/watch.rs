@@ -106,7 +106,7 @@ impl Slot {
     }
 
     /// Tells the connection to `command`, unless it was told something stronger.
-    pub(crate) fn order(&self, command: Command) {
+    pub(crate) fn escalate(&self, command: Command) {
         if self.command.fetch_max(command as u8, AcqRel) < command as u8 {
             self.waker.wake();
         }
@@ -214,20 +214,20 @@ impl Connections {
     }
 
     /// Orders every open connection to `command`.
-    fn order_all(&self, command: Command) {
+    fn escalate_all(&self, command: Command) {
         for slot in self.slots.lock().expect("registry lock").values() {
-            slot.order(command);
+            slot.escalate(command);
         }
     }
 
     /// Asks every connection to finish what it is doing and close.
     pub(crate) fn shut_down(&self) {
-        self.order_all(Command::Graceful);
+        self.escalate_all(Command::Graceful);
     }
 
     /// Closes every connection now.
     pub(crate) fn close_all(&self) {
-        self.order_all(Command::Close);
+        self.escalate_all(Command::Close);
     }
 
     /// Open connections.
@@ -292,7 +292,7 @@ impl Connections {
             .filter_map(|slot| slot.judge(now, now_ms, limits).map(|c| (slot.clone(), c)))
             .collect();
         for (slot, command) in orders {
-            slot.order(command);
+            slot.escalate(command);
         }
     }
 }

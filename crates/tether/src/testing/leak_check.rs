@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::detach::registry::{Mark, SiteReport};
-use crate::detach::tasks::Hub;
+use crate::detach::tasks::TaskHub;
 use crate::Engine;
 
 /// Checks that the copies and tracked tasks made after it started have all ended.
@@ -37,7 +37,7 @@ use crate::Engine;
 /// `c.detach()` or `app.tasks()` to stay visible.
 #[derive(Debug)]
 pub struct LeakCheck {
-    hub: Arc<Hub>,
+    hub: Arc<TaskHub>,
     mark: Mark,
     wait: Duration,
     ignored_sites: Vec<String>,
@@ -50,7 +50,7 @@ impl LeakCheck {
         Self::on(app.hub().clone())
     }
 
-    pub(crate) fn on(hub: Arc<Hub>) -> LeakCheck {
+    pub(crate) fn on(hub: Arc<TaskHub>) -> LeakCheck {
         let mark = hub.registry.mark();
         LeakCheck {
             hub,
@@ -139,7 +139,7 @@ pub struct Leak {
 }
 
 impl Leak {
-    fn from_site(s: SiteReport, hub: &Hub) -> Leak {
+    fn from_site(s: SiteReport, hub: &TaskHub) -> Leak {
         let routes = s.origins.iter().map(|(m, id)| hub.route_label(m, *id)).collect();
         Leak { kind: s.kind.as_str(), site: s.site, count: s.live, oldest: s.oldest, names: s.names, routes }
     }
