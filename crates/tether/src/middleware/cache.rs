@@ -307,3 +307,66 @@ impl Handler for ResponseCache {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(values: &[&str]) -> Option<CacheControl> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
+        }
+        cache_control(&headers)
+    }
+
+    #[test]
+    fn directive_names_are_read_in_any_case_and_across_repeated_headers() {
+        let cc = parsed(&["PUBLIC", "Max-Age=30"]).expect("parses");
+        assert!(cc.public());
+        assert_eq!(cc.max_age(), Some(Duration::from_secs(30)));
+        let cc = parsed(&["s-MAXAGE=5, No-Store"]).expect("parses");
+        assert!(cc.no_store());
+        assert_eq!(cc.s_max_age(), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_qualified_private_or_no_cache_counts_as_the_plain_directive() {
+        assert!(parsed(&["max-age=60, private=\"set-cookie\""]).unwrap().private());
+        assert!(parsed(&["no-cache=\"x-user\", public"]).unwrap().private());
+        // A word that merely contains one is no such directive.
+        assert!(!parsed(&["max-age=60, x-privateish"]).unwrap().private());
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_is_none_and_is_not_guessed_at() {
+        assert!(parsed(&["max-age=soon"]).is_none());
+        assert!(parsed(&["max-age=60, public", "max-age=-1"]).is_none());
+    }
+
+    #[test]
+    fn the_memory_store_bounds_bytes_and_honours_a_shorter_max_age() {
+        let store = store(Duration::from_secs(60), 10_000);
+        #[allow(irrefutable_let_patterns)] // refutable only with the `redis` feature
+        let Store::Memory(memory) = &store
+        else {
+            unreachable!()
+        };
+        let entry = |n: usize| Entry {
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::from(vec![b'x'; n]),
+            shared: false,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            store.put("short".into(), entry(10), Duration::ZERO).await;
+            assert!(store.get("short").await.is_none(), "an entry past its own max-age is a miss");
+            for i in 0..100 {
+                store.put(format!("k{i}"), entry(1_000), Duration::from_secs(60)).await;
+            }
+        });
+        memory.run_pending_tasks();
+        assert!(memory.weighted_size() <= 10_000, "{} bytes held", memory.weighted_size());
+        assert!(memory.entry_count() < 100);
+    }
+}
