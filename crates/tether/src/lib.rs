@@ -93,6 +93,7 @@ pub use app::engine::Engine;
 pub use app::group::Group;
 pub use app::handler::{BoxFuture, Handler, HandlerFn, HandlerFuture, Handlers};
 pub use app::route_info::RouteInfo;
+pub use app::routes::Routes;
 pub use context::binding::{BindError, Source, Violation};
 pub use context::upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
 #[cfg(feature = "validation")]

@@ -7,5 +7,6 @@ pub(crate) mod engine;
 pub(crate) mod group;
 pub(crate) mod handler;
 pub(crate) mod route_info;
+pub(crate) mod routes;
 pub(crate) mod settings;
 pub(crate) mod state;

@@ -570,3 +570,30 @@ async fn split_writes_a_response_from_request_data_without_copying_it() {
     assert_eq!(res.header("x-path"), Some("/echo/7"));
     assert_eq!(res.json::<Value>(), json!({ "id": "7", "q": "x", "agent": "t/1" }));
 }
+
+/// A set of routes written once against `Routes`, as Gin code takes an `IRoutes`.
+fn user_routes(r: &mut impl tether::Routes) {
+    r.with(async |c: &mut Context| {
+        c.header("x-area", "users");
+        c.next().await;
+    });
+    r.get("/users/:id", async |c: &mut Context| {
+        let id = c.param("id").to_owned();
+        c.string(200, id);
+    });
+    r.any("/users/ping", async |c: &mut Context| c.string(200, "pong"));
+}
+
+#[tokio::test]
+async fn one_routes_function_registers_on_the_engine_and_on_a_group() {
+    let mut app = Engine::new();
+    user_routes(&mut app.group("/v2"));
+    user_routes(&mut app);
+    let server = crate::support::Server::start(app).await;
+    for (path, body) in [("/users/7", "7"), ("/v2/users/8", "8"), ("/v2/users/ping", "pong")] {
+        let res = crate::support::get(server.addr, path).await;
+        assert_eq!((res.status.as_u16(), res.text().as_str()), (200, body), "{path}");
+        assert_eq!(res.header("x-area"), Some("users"), "{path}: the middleware came with the routes");
+    }
+    server.shutdown().await;
+}
