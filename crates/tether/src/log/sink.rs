@@ -147,7 +147,9 @@ fn write_out(shared: &Shared, mut out: impl Write) {
     }
 }
 
-impl Write for LogSink {
+/// One `write` is one line (or whatever the caller hands over at once), taken whole or
+/// dropped whole; never an error, never a wait.
+impl Write for &LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.push(buf);
         Ok(buf.len())
@@ -163,15 +165,14 @@ impl Write for LogSink {
     }
 }
 
-impl Write for &LogSink {
+/// As `&LogSink`.
+impl Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.push(buf);
-        Ok(buf.len())
+        (&*self).write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.push(buf);
-        Ok(())
+        (&*self).write_all(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
