@@ -59,6 +59,30 @@ pub fn otlp_http(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider
         .build())
 }
 
+/// The W3C `traceparent` of the current span (the request's in a handler after
+/// [`otel`](crate::middleware::otel), the task's inside a `c.go` task), for a call this
+/// service makes to another: the callee's spans then join this trace. `None` outside a
+/// traced request or task.
+///
+/// ```no_run
+/// async fn charge(c: &mut tether::Context) {
+///     let parent = tether::otel::current_traceparent();
+///     // http_client.post(url).header("traceparent", parent) ...
+///     # let _ = parent;
+///     c.string(202, "charging");
+/// }
+/// ```
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::propagation::TextMapPropagator;
+    let cx = OtelContext::current();
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut fields = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new().inject_context(&cx, &mut fields);
+    fields.remove("traceparent")
+}
+
 /// The request's span, kept in its extensions by the middleware so that its tasks can
 /// be its children.
 #[derive(Clone)]

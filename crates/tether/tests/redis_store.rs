@@ -190,6 +190,12 @@ fn policy_app(store: &RedisStore, runs: Arc<AtomicUsize>) -> Engine {
     let mut app = Engine::new();
     app.state(Runs(runs));
     app.metrics_route("/metrics");
+    app.health_routes("/healthz", "/readyz");
+    let redis = store.clone();
+    app.ready_check(move || {
+        let redis = redis.clone();
+        async move { redis.ping().await }
+    });
     let key = |c: &tether::Request| c.get_header("x-api-key").map(str::to_owned);
     let mut open = app.group("/open");
     open.with(rate_limit(100, 100).store(store.clone()).key(key));
@@ -217,6 +223,7 @@ async fn redis_down_follows_the_policy_is_counted_and_recovers() {
     let runs = Arc::new(AtomicUsize::new(0));
     let server = Server::start(policy_app(&store, runs.clone())).await;
     assert_eq!(get_with(server.addr, "/closed", "x-api-key", "k").await.status, 200);
+    assert_eq!(get(server.addr, "/readyz").await.status, 200, "ready while Redis answers");
     assert_eq!(store.errors(), 0);
 
     let port = redis.stop();
@@ -237,6 +244,11 @@ async fn redis_down_follows_the_policy_is_counted_and_recovers() {
     );
 
     assert!(store.errors() >= 11, "every affected call is counted: {}", store.errors());
+    // Readiness says so, and why, without waiting past the deadline.
+    let unready = get(server.addr, "/readyz").await;
+    assert_eq!(unready.status, 503);
+    let error = unready.json()["checks"][0]["error"].as_str().unwrap().to_owned();
+    assert!(!error.is_empty(), "{}", unready.text());
     let metrics = get(server.addr, "/metrics").await.text();
     let counted = |op: &str| -> f64 {
         let prefix = format!("tether_store_errors_total{{op=\"{op}\"}} ");
@@ -253,6 +265,7 @@ async fn redis_down_follows_the_policy_is_counted_and_recovers() {
         assert!(Instant::now() < deadline, "the store did not recover within 10 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(get(server.addr, "/readyz").await.status, 200, "ready again");
 }
 
 #[tokio::test]

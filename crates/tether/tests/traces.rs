@@ -78,6 +78,10 @@ async fn get_with(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str
     send(addr, req.body(Full::new(Bytes::new())).unwrap()).await.status.as_u16()
 }
 
+/// The `traceparent`s handlers and tasks would send on.
+#[derive(Clone, Default)]
+struct Parents(Arc<Mutex<Vec<String>>>);
+
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const CALLER_SPAN: &str = "b7ad6b7169203331";
 
@@ -89,10 +93,15 @@ async fn request_and_task_spans_reach_an_otlp_receiver_with_their_parents() {
 
     let mut app = Engine::new();
     app.with(otel().provider(&provider));
+    let parents_seen = Parents::default();
+    app.state(parents_seen.clone());
     app.get("/user/:id", async |c: &mut Context| {
+        let parents = c.state::<Parents>().clone();
+        parents.0.lock().unwrap().push(tether::otel::current_traceparent().expect("in a traced handler"));
         c.detach().name("welcome").go(|cp| async move {
             let _ = cp.param("id");
             tokio::time::sleep(Duration::from_millis(5)).await;
+            parents.0.lock().unwrap().push(tether::otel::current_traceparent().expect("in a traced task"));
         });
         c.string(200, "ok");
     });
@@ -190,6 +199,12 @@ async fn request_and_task_spans_reach_an_otlp_receiver_with_their_parents() {
     // A 5xx is.
     let failed = named("GET /fail");
     assert_eq!(failed[0].status.as_ref().unwrap().code, StatusCode::Error as i32);
+
+    // What a handler or a task would pass on names its own span, in its trace.
+    let parents = parents_seen.0.lock().unwrap().clone();
+    assert!(parents.contains(&format!("00-{TRACE}-{}-01", hex(&joined.span_id))), "{parents:?}");
+    assert!(parents.contains(&format!("00-{TRACE}-{}-01", hex(&child.span_id))), "{parents:?}");
+    assert_eq!(tether::otel::current_traceparent(), None, "outside a traced request");
 
     tokio::task::spawn_blocking(move || provider.shutdown()).await.unwrap().expect("shut down");
 }

@@ -35,6 +35,10 @@ pub use otel::{otel, Otel};
 pub use rate_limit::{rate_limit, RateLimit};
 pub use recovery::recovery;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisStore, StoreFailure};
+/// The error of [`RedisStore::open`] (a URL that is not one), from the redis crate.
+#[cfg(feature = "redis")]
+pub use redis::RedisError;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisStore, StoreError, StoreFailure};
 pub use request_id::{request_id, RequestId, REQUEST_ID_KEY};
 pub use timeout::{timeout, Timeout};

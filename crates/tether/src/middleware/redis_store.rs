@@ -89,32 +89,36 @@ pub(crate) enum StoreOp {
     RateLimit,
     CacheGet,
     CachePut,
+    Ping,
 }
 
 impl StoreOp {
-    pub(crate) const ALL: [StoreOp; 3] = [StoreOp::RateLimit, StoreOp::CacheGet, StoreOp::CachePut];
+    pub(crate) const ALL: [StoreOp; 4] =
+        [StoreOp::RateLimit, StoreOp::CacheGet, StoreOp::CachePut, StoreOp::Ping];
 
     pub(crate) fn label(self) -> &'static str {
         match self {
             StoreOp::RateLimit => "rate_limit",
             StoreOp::CacheGet => "cache_get",
             StoreOp::CachePut => "cache_put",
+            StoreOp::Ping => "ping",
         }
     }
 }
 
 /// Calls that failed or were skipped while the store was down, by operation, over the
 /// whole process (`tether_store_errors_total`).
-static ERRORS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static ERRORS: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
 /// Store calls that failed in this process, for one operation.
 pub(crate) fn errors_total(op: StoreOp) -> u64 {
     ERRORS[op as usize].load(Relaxed)
 }
 
-/// Why a call gave no answer.
+/// Why a call to a [`RedisStore`] gave no answer.
 #[derive(Debug)]
-pub(crate) enum StoreError {
+#[non_exhaustive]
+pub enum StoreError {
     /// Redis answered with an error, or the connection failed.
     Redis(RedisError),
     /// No answer within the deadline.
@@ -129,6 +133,15 @@ impl std::fmt::Display for StoreError {
             StoreError::Redis(e) => write!(f, "{e}"),
             StoreError::TimedOut => f.write_str("no answer within the deadline"),
             StoreError::Down => f.write_str("not asked: it failed moments ago"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Redis(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -165,6 +178,25 @@ impl RedisStore {
     pub fn retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = wait;
         self
+    }
+
+    /// Asks Redis for a `PONG`, within the store's deadline: a readiness check for an
+    /// instance that should not take traffic without its shared limits and cache.
+    ///
+    /// ```no_run
+    /// # let redis = tether::middleware::RedisStore::open("redis://10.0.0.5:6379").unwrap();
+    /// let mut app = tether::Engine::new();
+    /// app.health_routes("/healthz", "/readyz");
+    /// app.ready_check(move || {
+    ///     let redis = redis.clone();
+    ///     async move { redis.ping().await }
+    /// });
+    /// ```
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let pong: String =
+            self.call(StoreOp::Ping, async |mut con| redis::cmd("PING").query_async(&mut con).await).await?;
+        debug_assert_eq!(pong, "PONG");
+        Ok(())
     }
 
     /// Calls to this store (and its clones) that failed or were skipped while it was down.
