@@ -22,7 +22,7 @@ use crate::{Context, Handler, Request};
 ///
 /// Memory is bounded whatever the number of clients: buckets live in a table of at most
 /// [`max_keys`](RateLimit::max_keys) entries (100,000 by default, about 100 bytes
-/// each), and a bucket idle long enough to have refilled is dropped, as it is then
+/// each; a key longer than 64 bytes is kept as its hash), and a bucket idle long enough to have refilled is dropped, as it is then
 /// the same as a new one. When the table is full the least-used buckets give way; one
 /// of them coming back starts with a full bucket, which is the price of the bound.
 ///
@@ -47,11 +47,33 @@ pub fn rate_limit(per_second: u32, burst: u32) -> RateLimit {
 type KeyFn = dyn Fn(&Request) -> Option<String> + Send + Sync;
 
 /// Who a bucket belongs to: the client's address (no string made per request), or what
-/// a [`key`](RateLimit::key) function gave.
+/// a [`key`](RateLimit::key) function gave; in the table, a key longer than
+/// `LONG_KEY` bytes is held as its hash.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Client {
     Ip(std::net::IpAddr),
     Key(String),
+    Hashed(u64),
+}
+
+/// Keys longer than this are hashed before they are kept: the client chooses its key
+/// (an API key header), and 100,000 buckets of 30 KiB keys would hold 3 GB.
+const LONG_KEY: usize = 64;
+
+#[cfg(feature = "redis")]
+impl Client {
+    /// The client's part of its Redis key: `ip:203.0.113.9`, `k:<key>`, or for a key
+    /// longer than 64 bytes `h:<SHA-1 of it>`. A client picks its own key (an API key
+    /// header), and each one is a Redis key until its bucket refills: without the bound, a
+    /// flood of 30 KiB keys would cost Redis 30 KiB each.
+    fn redis_id(&self) -> String {
+        match self {
+            Client::Ip(ip) => format!("ip:{ip}"),
+            Client::Key(key) if key.len() <= LONG_KEY => format!("k:{key}"),
+            Client::Key(key) => format!("h:{}", sha1_smol::Sha1::from(key.as_bytes()).digest()),
+            Client::Hashed(h) => format!("x:{h:016x}"),
+        }
+    }
 }
 
 type Buckets = moka::sync::Cache<Client, Arc<DefaultDirectRateLimiter>>;
@@ -64,6 +86,8 @@ pub struct RateLimit {
     key: Option<Arc<KeyFn>>,
     buckets: Buckets,
     max_keys: u64,
+    /// Hashes long keys for the table.
+    hasher: std::hash::RandomState,
     /// Buckets in Redis instead of `buckets`.
     #[cfg(feature = "redis")]
     shared: Option<RedisStore>,
@@ -86,6 +110,7 @@ impl RateLimit {
             key: None,
             buckets: table(quota, max_keys),
             max_keys,
+            hasher: std::hash::RandomState::new(),
             #[cfg(feature = "redis")]
             shared: None,
             #[cfg(feature = "redis")]
@@ -136,6 +161,14 @@ impl RateLimit {
 
     /// `Ok` to go on, or how long until this client may send again.
     fn check(&self, key: Client) -> Result<(), Duration> {
+        let key = match key {
+            // A hash keyed per limit (SipHash, random keys): a client cannot aim a long key
+            // at another client's bucket.
+            Client::Key(k) if k.len() > LONG_KEY => {
+                Client::Hashed(std::hash::BuildHasher::hash_one(&self.hasher, k.as_bytes()))
+            }
+            other => other,
+        };
         let quota = self.quota;
         let bucket = self.buckets.get_with(key, || Arc::new(governor::RateLimiter::direct(quota)));
         bucket.check().map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
@@ -161,10 +194,7 @@ impl Handler for RateLimit {
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.shared {
             return HandlerFuture::new(async move {
-                let id = match &client {
-                    Client::Ip(ip) => format!("ip:{ip}"),
-                    Client::Key(key) => format!("k:{key}"),
-                };
+                let id = client.redis_id();
                 let burst = self.quota.burst_size().get();
                 match redis.check_rate(id.as_bytes(), self.quota.replenish_interval(), burst).await {
                     Ok(None) => {}
@@ -210,6 +240,36 @@ mod tests {
         let wait = limit.check(Client::Key("a".into())).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
         assert!(limit.check(Client::Key("b".into())).is_ok(), "another client has its own bucket");
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_long_client_key_is_hashed_to_a_short_redis_id() {
+        assert_eq!(Client::Ip([203, 0, 113, 9].into()).redis_id(), "ip:203.0.113.9");
+        assert_eq!(Client::Key("alice".into()).redis_id(), "k:alice");
+        let long = Client::Key("x".repeat(30_000)).redis_id();
+        assert_eq!(long.len(), 2 + 40, "{long}");
+        assert_ne!(long, Client::Key("x".repeat(30_001)).redis_id(), "different keys, different buckets");
+        assert_eq!(long, Client::Key("x".repeat(30_000)).redis_id(), "the same key, the same bucket");
+    }
+
+    #[test]
+    fn long_keys_are_kept_as_hashes_yet_each_has_its_own_bucket() {
+        let limit = rate_limit(1, 1);
+        let long = |c: char| Client::Key(c.to_string().repeat(30_000));
+        assert!(limit.check(long('a')).is_ok());
+        assert!(limit.check(long('a')).is_err(), "the same long key is the same bucket");
+        assert!(limit.check(long('b')).is_ok(), "another long key has its own");
+        limit.buckets.run_pending_tasks();
+        let held: usize = limit
+            .buckets
+            .iter()
+            .map(|(k, _)| match &*k {
+                Client::Key(s) => s.len(),
+                _ => 8,
+            })
+            .sum();
+        assert_eq!(held, 16, "two hashes, no 30 KB strings");
     }
 
     #[test]
