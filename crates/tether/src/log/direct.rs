@@ -1,8 +1,8 @@
 //! Access lines that skip `tracing`'s formatter.
 //!
-//! `tracing_subscriber`'s formatter spends about 12,000 instructions on one access line
-//! (the message escaped one `write_str` at a time, the timestamp computed from scratch,
-//! padding through `fmt`), more than the rest of a request. When the subscriber in use is
+//! `tracing_subscriber`'s formatter spends more on one access line than the rest of a
+//! request costs (the message escaped one `write_str` at a time, the timestamp computed
+//! from scratch, padding through `fmt`; README "Performance" has the figures). When the subscriber in use is
 //! the one [`Setup::init`](super::Setup::init) installed, [`access`] writes the same bytes
 //! itself, into a per-thread buffer with a timestamp prefix cached per second, and hands
 //! them to the same sink. Any other subscriber gets the `tracing` event as before.
