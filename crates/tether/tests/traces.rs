@@ -208,3 +208,46 @@ async fn request_and_task_spans_reach_an_otlp_receiver_with_their_parents() {
 
     tokio::task::spawn_blocking(move || provider.shutdown()).await.unwrap().expect("shut down");
 }
+
+/// A `Write` that keeps what it is given, for the log lines.
+#[derive(Clone, Default)]
+struct Kept(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Kept {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_costs_the_requests_nothing_and_is_logged() {
+    let logs = Kept::default();
+    tether::log::Setup::new().filter("info").init_with_writer(logs.clone());
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let provider = tether::otel::otlp_http(&format!("http://{closed}"), "shop").unwrap();
+    let mut app = Engine::new();
+    app.with(otel().provider(&provider));
+    app.get("/user/:id", async |c: &mut Context| c.string(200, "ok"));
+    let server = Server::start(app).await;
+    for _ in 0..3 {
+        assert_eq!(get_with(server.addr, "/user/1", &[]).await, 200);
+    }
+    let p = provider.clone();
+    let flushed = tokio::task::spawn_blocking(move || p.force_flush()).await.unwrap();
+    assert!(flushed.is_err(), "the export cannot succeed: {flushed:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        if text.contains("BatchSpanProcessor.ExportError") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failed export was not logged: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+}
