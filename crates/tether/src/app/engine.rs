@@ -39,7 +39,7 @@ pub struct Engine {
     global: Vec<SharedHandler>,
     no_route: Option<SharedHandler>,
     no_method: Option<SharedHandler>,
-    pub(crate) layers: Vec<crate::serve::layer::Wrap>,
+    pub(crate) layers: Vec<crate::serve::layered::Wrap>,
     state: StateMap,
     pub(crate) settings: Settings,
     hub: Arc<TaskHub>,
@@ -418,7 +418,7 @@ impl Engine {
         let tail = |h: Option<SharedHandler>| -> Chain { self.global.iter().cloned().chain(h).collect() };
         let no_route = tail(self.no_route.take());
         let no_method = tail(self.no_method.take());
-        let redirect = tail(Some(share(crate::serve::dispatch::trailing_slash_redirect)));
+        let redirect = tail(Some(share(crate::routing::redirect::trailing_slash_redirect)));
         let hub = self.hub;
         let metrics = self.settings.metrics.then(|| Metrics::new(router.routes.len()));
         hub.set_route_patterns(router.routes.iter().map(|r| r.pattern.clone()).collect());
@@ -440,7 +440,7 @@ impl Engine {
 
 /// The engine, frozen: what every request reads.
 pub(crate) struct FrozenEngine {
-    pub(crate) router: Router,
+    pub(crate) router: Router<SharedHandler>,
     no_route: Chain,
     no_method: Chain,
     /// The global middleware, then the trailing-slash redirect.
@@ -483,4 +483,21 @@ pub(crate) struct Stats {
     pub(crate) streams_open: AtomicUsize,
     /// Shutdown has begun: readiness answers 503.
     pub(crate) draining: std::sync::atomic::AtomicBool,
+}
+
+impl Engine {
+    /// The routes registered so far, in order (Gin's `r.Routes()`): for an index page, a
+    /// startup log, or a test that the routes a client needs exist.
+    ///
+    /// ```
+    /// # use tether::Context;
+    /// let mut app = tether::Engine::new();
+    /// app.get("/ping", async |c: &mut Context| c.string(200, "pong"));
+    /// app.group("/v1").post("/users", async |c: &mut Context| c.status(201));
+    /// let routes: Vec<String> = app.routes().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    /// assert_eq!(routes, ["GET /ping", "POST /v1/users"]);
+    /// ```
+    pub fn routes(&self) -> Vec<crate::RouteInfo> {
+        self.route_table().infos()
+    }
 }

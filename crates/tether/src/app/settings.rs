@@ -38,7 +38,7 @@ pub(crate) struct Settings {
     /// Peers whose forwarding headers `client_ip` believes (none by default).
     pub(crate) proxies: crate::context::client_ip::TrustedProxies,
     /// Limits on multipart uploads.
-    pub(crate) uploads: crate::context::upload::UploadLimits,
+    pub(crate) uploads: crate::context::upload_limits::UploadLimits,
     /// `run` installs tether's non-blocking log subscriber when none is set
     /// (`Engine::default()`).
     pub(crate) default_logging: bool,

@@ -12,6 +12,7 @@ pub(crate) mod keys;
 pub(crate) mod pool;
 pub(crate) mod post_form;
 pub(crate) mod upload;
+pub(crate) mod upload_limits;
 #[cfg(feature = "validation")]
 pub(crate) mod validation;
 

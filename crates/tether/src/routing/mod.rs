@@ -2,5 +2,6 @@
 //! request to its chain, and mounted tower services and static files.
 
 pub(crate) mod mount;
+pub(crate) mod redirect;
 pub(crate) mod route_table;
 pub(crate) mod router;

@@ -15,7 +15,7 @@ pub(crate) struct RouteTable(Arc<Mutex<Building>>);
 
 #[derive(Default)]
 struct Building {
-    router: Router,
+    router: Router<SharedHandler>,
     /// The engine was served: its routes were taken, and a route added now would be lost.
     frozen: bool,
 }
@@ -59,7 +59,7 @@ impl RouteTable {
     }
 
     /// Takes the routes for serving; later registrations panic.
-    pub(crate) fn take(&self) -> Router {
+    pub(crate) fn take(&self) -> Router<SharedHandler> {
         let mut building = self.lock();
         building.frozen = true;
         std::mem::take(&mut building.router)

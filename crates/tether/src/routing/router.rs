@@ -7,10 +7,9 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use http::{HeaderValue, Method};
-
-use crate::app::handler::{Chain, SharedHandler};
 
 /// Index of a route in [`Router::routes`].
 pub(crate) type RouteId = usize;
@@ -31,8 +30,9 @@ pub(crate) enum Matched {
     Redirect,
 }
 
-/// One registered route: its pattern, its parameter names and its handler chain.
-pub(crate) struct Route {
+/// One registered route: its pattern, its parameter names and its chain of `H` (the
+/// engine's handlers; generic, so that routing needs nothing from the handler code).
+pub(crate) struct Route<H> {
     /// The pattern as the user wrote it, prefixes joined: `/v1/user/:id`.
     pub(crate) pattern: Box<str>,
     /// Parameter names in path order.
@@ -47,7 +47,7 @@ pub(crate) struct Route {
     /// The method it answers; `None` for every method (`any`).
     pub(crate) method: Option<Method>,
     /// The whole chain, global middleware first.
-    pub(crate) chain: Chain,
+    pub(crate) chain: Arc<[H]>,
 }
 
 /// The routes registered at one path pattern, by method.
@@ -88,8 +88,7 @@ pub(crate) enum Lookup {
 }
 
 /// The route table. Built while routes are registered, then frozen and shared.
-#[derive(Default)]
-pub(crate) struct Router {
+pub(crate) struct Router<H> {
     tree: matchit::Router<usize>,
     /// Paths without parameters, looked up by hash before the tree: most routes of a
     /// real API are static, and a hash of a short path is cheaper than a tree walk.
@@ -100,7 +99,7 @@ pub(crate) struct Router {
     entries: Vec<PathEntry>,
     /// matchit pattern -> entry index, and back to the Gin pattern for error messages.
     by_pattern: HashMap<String, (usize, String)>,
-    pub(crate) routes: Vec<Route>,
+    pub(crate) routes: Vec<Route<H>>,
     /// Catch-all routes with no other parameter, by their static prefix (`/static/` for
     /// `/static/*filepath`): a path that a route for other methods claims still reaches
     /// them for their own method, as in Gin's per-method trees.
@@ -112,18 +111,34 @@ pub(crate) struct Router {
     pub(crate) no_method_not_allowed: bool,
 }
 
-impl std::fmt::Debug for Router {
+impl<H> Default for Router<H> {
+    fn default() -> Self {
+        Router {
+            tree: matchit::Router::default(),
+            statics: HashMap::default(),
+            static_lengths: 0,
+            entries: Vec::new(),
+            by_pattern: HashMap::new(),
+            routes: Vec::new(),
+            catch_all_fallbacks: Vec::new(),
+            no_slash_redirects: false,
+            no_method_not_allowed: false,
+        }
+    }
+}
+
+impl<H> std::fmt::Debug for Router<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let patterns: Vec<&str> = self.routes.iter().map(|r| &*r.pattern).collect();
         f.debug_struct("Router").field("routes", &patterns).finish()
     }
 }
 
-impl Router {
+impl<H: Clone> Router<H> {
     /// Registers `method` (or every method, for `None`) at the Gin pattern `path`, with
     /// the group's part of the chain. Panics with a message naming both routes when the
     /// pattern conflicts with another.
-    pub(crate) fn add(&mut self, method: Option<Method>, path: &str, chain: Chain) -> RouteId {
+    pub(crate) fn add(&mut self, method: Option<Method>, path: &str, chain: Arc<[H]>) -> RouteId {
         let parsed = parse_pattern(path);
         let id = self.routes.len();
         let entry = self.entry_for(&parsed.matchit, path, false);
@@ -198,7 +213,7 @@ impl Router {
     /// Computes what only a complete table knows: the `Allow` headers, and each route's
     /// whole chain with the global middleware in front (global middleware applies to every
     /// route, whenever it was added). Called once, when the engine is frozen.
-    pub(crate) fn freeze(&mut self, global: &[SharedHandler]) {
+    pub(crate) fn freeze(&mut self, global: &[H]) {
         self.catch_all_fallbacks = self
             .routes
             .iter()
@@ -414,12 +429,13 @@ pub(crate) fn join_paths(prefix: &str, relative: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::handler::{Chain, SharedHandler};
 
     fn chain() -> Chain {
         Vec::new().into()
     }
 
-    fn router(routes: &[(&str, &str)]) -> Router {
+    fn router(routes: &[(&str, &str)]) -> Router<SharedHandler> {
         let mut r = Router::default();
         for (m, p) in routes {
             let method = (*m != "ANY").then(|| m.parse::<Method>().unwrap());
@@ -429,7 +445,7 @@ mod tests {
         r
     }
 
-    fn found(r: &Router, method: &str, path: &str) -> Option<(String, Vec<String>)> {
+    fn found(r: &Router<SharedHandler>, method: &str, path: &str) -> Option<(String, Vec<String>)> {
         let mut ranges = Vec::new();
         match r.lookup(&method.parse().unwrap(), path, &mut ranges) {
             Lookup::Found(id) => Some((
@@ -567,7 +583,7 @@ mod github_routes {
 
     #[test]
     fn segment_ranges_agree_with_matchit_on_every_github_route() {
-        let mut r = Router::default();
+        let mut r = Router::<()>::default();
         let mut reference = matchit::Router::new();
         for line in ROUTES.lines().filter(|l| !l.trim().is_empty()) {
             let (method, path) = line.split_once(' ').unwrap();

@@ -33,7 +33,7 @@ const H2_SEND_BUFFER: usize = 128 * 1024;
 pub(crate) struct Conn {
     pub(crate) shared: Arc<FrozenEngine>,
     /// The engine with its tower layers, when it has any.
-    pub(crate) layered: Option<crate::serve::layer::Layered>,
+    pub(crate) layered: Option<crate::serve::layered::Layered>,
     pub(crate) peer: SocketAddr,
     pub(crate) guard: SlotGuard,
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use http::{header, Method, Response, StatusCode};
+use http::{header, Response, StatusCode};
 
 use crate::app::engine::FrozenEngine;
 use crate::response::body::{Body, RequestBody};
@@ -76,23 +76,6 @@ fn fill_default_body(ctx: &mut Context) {
     if ctx.res.body.is_empty() {
         ctx.string(ctx.res.status, text);
     }
-}
-
-/// The trailing-slash redirect, the last handler of its chain (after the global
-/// middleware, so it is logged and gets a request id): 301 for GET, 307 otherwise, as
-/// Gin; the query is kept.
-pub(crate) async fn trailing_slash_redirect(c: &mut Context) {
-    let mut location = crate::routing::router::slash_twin(c.path());
-    if let Some(q) = c.uri().query() {
-        location.push('?');
-        location.push_str(q);
-    }
-    let code = if c.method() == Method::GET {
-        StatusCode::MOVED_PERMANENTLY
-    } else {
-        StatusCode::TEMPORARY_REDIRECT
-    };
-    c.redirect(code, &location);
 }
 
 /// A context on loan to one request. A request that finished returns it to the pool; one

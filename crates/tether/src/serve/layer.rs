@@ -15,11 +15,7 @@ use tower_service::Service;
 use crate::response::body::{Body, BoxError};
 use crate::Engine;
 
-/// The engine as a service with its layers: requests and responses with tether bodies.
-pub(crate) type Layered = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
-
-/// Wraps the service built so far in one more layer.
-pub(crate) type Wrap = Box<dyn FnOnce(Layered) -> Layered + Send + Sync>;
+use super::layered::Layered;
 
 impl Engine {
     /// Wraps the whole engine in a tower `Layer`. Layers see every request before
@@ -101,16 +97,4 @@ where
             })
         })
     }
-}
-
-/// `base` wrapped in `layers`, the first one outermost; `None` without layers.
-pub(crate) fn build(base: crate::TetherService, layers: Vec<Wrap>) -> Option<Layered> {
-    if layers.is_empty() {
-        return None;
-    }
-    let mut service: Layered = BoxCloneSyncService::new(base);
-    for wrap in layers.into_iter().rev() {
-        service = wrap(service);
-    }
-    Some(service)
 }

@@ -8,6 +8,7 @@ pub(crate) mod dispatch;
 #[cfg(feature = "tls")]
 mod https;
 pub(crate) mod layer;
+pub(crate) mod layered;
 pub(crate) mod listen_addr;
 pub(crate) mod panics;
 pub(crate) mod route_stats;

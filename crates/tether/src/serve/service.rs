@@ -15,6 +15,7 @@ use http::{Request, Response};
 use crate::app::engine::FrozenEngine;
 use crate::response::body::{Body, BoxError, RequestBody};
 use crate::serve::dispatch::dispatch;
+use crate::serve::layered::{Layered, Wrap};
 use crate::Engine;
 
 /// The future a [`TetherService`] returns.
@@ -44,7 +45,7 @@ pub struct TetherService {
     shared: Arc<FrozenEngine>,
     remote: Option<SocketAddr>,
     /// The engine with its tower layers (`app.layer`), when it has any.
-    layered: Option<crate::serve::layer::Layered>,
+    layered: Option<Layered>,
 }
 
 /// The client's socket address, in a request's extensions for tower layers
@@ -68,7 +69,7 @@ impl Engine {
     pub fn into_service(mut self) -> TetherService {
         let layers = std::mem::take(&mut self.layers);
         let base = TetherService::new(self.into_shared());
-        let layered = crate::serve::layer::build(base.clone(), layers);
+        let layered = build(base.clone(), layers);
         TetherService { layered, ..base }
     }
 }
@@ -88,7 +89,7 @@ impl TetherService {
         &self.shared
     }
 
-    pub(crate) fn layered(&self) -> Option<&crate::serve::layer::Layered> {
+    pub(crate) fn layered(&self) -> Option<&Layered> {
         self.layered.as_ref()
     }
 
@@ -157,4 +158,16 @@ where
     fn call(&mut self, req: Request<B>) -> ResponseFuture {
         self.respond(req)
     }
+}
+
+/// `base` wrapped in `layers`, the first one outermost; `None` without layers.
+fn build(base: TetherService, layers: Vec<Wrap>) -> Option<Layered> {
+    if layers.is_empty() {
+        return None;
+    }
+    let mut service: Layered = tower::util::BoxCloneSyncService::new(base);
+    for wrap in layers.into_iter().rev() {
+        service = wrap(service);
+    }
+    Some(service)
 }
