@@ -16,7 +16,9 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::response::body::BoxError;
+/// The body's error type (`crate::BoxError`, spelled out so that the guard needs nothing
+/// from the body module that uses it).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How fast a request body must arrive: within `timeout` of the handler's first read,
 /// plus one more second for every `min_rate` bytes received.
