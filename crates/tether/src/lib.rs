@@ -95,7 +95,8 @@ pub use app::handler::{BoxFuture, Handler, HandlerFn, HandlerFuture, Handlers};
 pub use app::route_info::RouteInfo;
 pub use app::routes::Routes;
 pub use context::binding::{BindError, Source, Violation};
-pub use context::upload::{MultipartForm, UploadError, UploadLimits, UploadedFile};
+pub use context::form::{MultipartForm, UploadError, UploadedFile};
+pub use context::upload_limits::UploadLimits;
 #[cfg(feature = "validation")]
 pub use context::validation::rules;
 pub use context::{Context, Request};
@@ -104,8 +105,8 @@ pub use detach::{
 };
 pub use diag::DebugAccess;
 pub use response::body::{Body, BodyError, BoxError};
+pub use response::writer::{IntoStatus, Writer};
 pub use response::{sse, stream};
-pub use response::{IntoStatus, Writer};
 pub use serve::listen_addr::ListenAddr;
 pub use serve::server::ShutdownReport;
 pub use serve::service::{PeerAddr, ResponseFuture, TetherService};

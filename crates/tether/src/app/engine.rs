@@ -35,7 +35,7 @@ use crate::serve::route_stats::Metrics;
 /// }
 /// ```
 pub struct Engine {
-    routes: RouteTable,
+    routes: RouteTable<SharedHandler>,
     global: Vec<SharedHandler>,
     no_route: Option<SharedHandler>,
     no_method: Option<SharedHandler>,
@@ -401,7 +401,7 @@ impl Engine {
         Tasks { hub: self.hub.clone() }
     }
 
-    pub(crate) fn route_table(&self) -> &RouteTable {
+    pub(crate) fn route_table(&self) -> &RouteTable<SharedHandler> {
         &self.routes
     }
 

@@ -28,7 +28,7 @@ use crate::routing::router::join_paths;
 /// v2.get("/users", h);
 /// ```
 pub struct Group<'e> {
-    routes: RouteTable,
+    routes: RouteTable<SharedHandler>,
     prefix: String,
     middleware: Vec<SharedHandler>,
     _engine: PhantomData<&'e ()>,
@@ -44,7 +44,11 @@ impl std::fmt::Debug for Group<'_> {
 }
 
 impl<'e> Group<'e> {
-    pub(crate) fn new(routes: RouteTable, prefix: String, middleware: Vec<SharedHandler>) -> Self {
+    pub(crate) fn new(
+        routes: RouteTable<SharedHandler>,
+        prefix: String,
+        middleware: Vec<SharedHandler>,
+    ) -> Self {
         Group { routes, prefix, middleware, _engine: PhantomData }
     }
 

@@ -7,6 +7,7 @@
 
 pub(crate) mod binding;
 pub(crate) mod client_ip;
+pub(crate) mod form;
 pub(crate) mod form_de;
 pub(crate) mod keys;
 pub(crate) mod pool;
@@ -28,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::engine::FrozenEngine;
 use crate::context::keys::Keys;
 use crate::response::body::RequestBody;
-use crate::response::Writer;
+use crate::response::writer::Writer;
 use crate::routing::router::{Lookup, Matched};
 
 /// The request context handed to every handler and middleware.
@@ -82,7 +83,7 @@ pub struct Request {
     pub(crate) chain: Matched,
     /// The multipart form once read, or why it could not be (its temporary files go
     /// when it is dropped).
-    pub(crate) form: Option<crate::context::upload::FormRead>,
+    pub(crate) form: Option<crate::context::form::FormRead>,
 }
 
 impl std::ops::Deref for Context {

@@ -1,258 +1,23 @@
 //! The response side of [`Context`]: status, headers and body, written by handlers and
-//! readable (and changeable) by middleware after `c.next().await`.
+//! readable (and changeable) by middleware after `c.next().await`. The state is the
+//! [`Writer`](crate::Writer) (`writer.rs`); this file puts its methods on the context, as
+//! Gin has them.
 
 pub(crate) mod body;
 pub(crate) mod body_guard;
 pub(crate) mod file;
 pub mod sse;
 pub mod stream;
+pub(crate) mod writer;
 
-use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
 use http::StatusCode;
 use serde::Serialize;
 
 use crate::response::body::Body;
 use crate::Context;
-
-const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
-const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
-const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
-
-/// JSON bodies up to this size are copied out of the context's scratch buffer, which is
-/// kept; larger ones take the buffer with them, so a pooled context never holds more.
-const SCRATCH_KEPT: usize = 16 * 1024;
-
-/// A status code, as a [`StatusCode`] or a plain number (`200`).
-pub trait IntoStatus {
-    /// The status code. Panics on a number outside 100..=999: that is a bug in the app.
-    fn into_status(self) -> StatusCode;
-}
-
-impl IntoStatus for StatusCode {
-    fn into_status(self) -> StatusCode {
-        self
-    }
-}
-
-impl IntoStatus for u16 {
-    #[track_caller]
-    fn into_status(self) -> StatusCode {
-        StatusCode::from_u16(self).unwrap_or_else(|_| panic!("tether: {self} is not an HTTP status code"))
-    }
-}
-
-/// The response side of a [`Context`]: status, headers and body, written by handlers and
-/// readable (and changeable) by middleware after `c.next().await`. `Context` has the same
-/// methods; `c.split()` hands out the writer beside the request.
-pub struct Writer {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Body,
-    /// Reused buffer that JSON is rendered into before it is copied out at its exact size.
-    scratch: Vec<u8>,
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer")
-            .field("status", &self.status)
-            .field("headers", &self.headers)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Writer {
-    pub(crate) fn new() -> Self {
-        Writer { status: StatusCode::OK, headers: HeaderMap::new(), body: Body::empty(), scratch: Vec::new() }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.status = StatusCode::OK;
-        if !self.headers.is_empty() {
-            self.headers = HeaderMap::new();
-        }
-        self.body = Body::empty();
-    }
-
-    /// Sets the response status (the default is 200).
-    pub fn status(&mut self, code: impl IntoStatus) {
-        self.status = code.into_status();
-    }
-
-    /// Sets the response header `key` to `value`, replacing earlier values; an empty
-    /// value removes it, as Gin's `c.Header` does. An invalid name or value is logged
-    /// and ignored.
-    pub fn header<K, V>(&mut self, key: K, value: V)
-    where
-        K: TryInto<HeaderName>,
-        V: TryInto<HeaderValue>,
-    {
-        let Ok(name) = key.try_into() else {
-            tracing::warn!(target: "tether", "ignored a response header with an invalid name");
-            return;
-        };
-        match value.try_into() {
-            Ok(v) if v.is_empty() => {
-                self.headers.remove(&name);
-            }
-            Ok(v) => {
-                self.headers.insert(name, v);
-            }
-            Err(_) => {
-                tracing::warn!(target: "tether", header = %name, "ignored an invalid response header value")
-            }
-        }
-    }
-
-    /// Answers `code` with a plain-text body.
-    pub fn string(&mut self, code: impl IntoStatus, body: impl Into<Body>) {
-        self.render(code.into_status(), TEXT, body.into());
-    }
-
-    /// Answers `code` with `value` as JSON. If `value` cannot be serialized, answers 500
-    /// and logs why.
-    pub fn json<T: Serialize + ?Sized>(&mut self, code: impl IntoStatus, value: &T) {
-        self.scratch.clear();
-        match serde_json::to_writer(&mut self.scratch, value) {
-            Ok(()) => {
-                let body = if self.scratch.len() <= SCRATCH_KEPT {
-                    // One allocation of the exact size; the scratch buffer stays for reuse.
-                    // (Handing over the Vec itself would cost a second allocation, for the
-                    // shared header `Bytes` puts on a Vec whose length is not its capacity.)
-                    Bytes::copy_from_slice(&self.scratch)
-                } else {
-                    Bytes::from(std::mem::take(&mut self.scratch))
-                };
-                self.render(code.into_status(), JSON, body.into())
-            }
-            Err(e) => {
-                tracing::error!(target: "tether", error = %e, "could not render JSON; answered 500");
-                self.render(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "failed to render JSON".into());
-            }
-        }
-    }
-
-    /// Answers `code` with `body` and the given content type.
-    pub fn data(&mut self, code: impl IntoStatus, content_type: &str, body: impl Into<Body>) {
-        let ctype = HeaderValue::try_from(content_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-        self.render(code.into_status(), ctype, body.into());
-    }
-
-    /// Answers `code` with an HTML body.
-    pub fn html(&mut self, code: impl IntoStatus, body: impl Into<Body>) {
-        self.render(code.into_status(), HTML, body.into());
-    }
-
-    /// Redirects to `location` with `code` (301, 302, 303, 307 or 308). A `location` that
-    /// cannot be a header value (a newline, say) is refused: the answer is a 500 and an
-    /// error in the log, never a redirect without a `Location`.
-    pub fn redirect(&mut self, code: impl IntoStatus, location: &str) {
-        match HeaderValue::from_str(location) {
-            Ok(v) => {
-                self.status = code.into_status();
-                self.headers.insert(header::LOCATION, v);
-                self.body = Body::empty();
-            }
-            Err(_) => {
-                // A 3xx without Location strands the client; this is a bug in the handler.
-                tracing::error!(target: "tether", location = ?location, "redirect to a location that is not a valid header value; answered 500");
-                self.string(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error");
-            }
-        }
-    }
-
-    /// Answers with the contents of the file at `path`, its type guessed from the
-    /// extension; 404 when there is no such file. Large files are streamed.
-    pub async fn file(&mut self, path: impl AsRef<std::path::Path>) {
-        let path = path.as_ref();
-        match crate::response::file::open(path).await {
-            Ok((body, len)) => {
-                let mime = mime_guess::from_path(path).first_or_octet_stream();
-                if let Ok(v) = HeaderValue::try_from(mime.as_ref()) {
-                    self.headers.insert(header::CONTENT_TYPE, v);
-                }
-                self.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                self.status = StatusCode::OK;
-                self.body = body;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.string(StatusCode::NOT_FOUND, "404 page not found");
-            }
-            Err(e) => {
-                tracing::error!(target: "tether", path = %path.display(), error = %e, "could not serve file");
-                self.string(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error");
-            }
-        }
-    }
-
-    /// Adds a `Set-Cookie` header for `cookie`.
-    ///
-    /// ```
-    /// use tether::cookie::Cookie;
-    /// async fn login(c: &mut tether::Context) {
-    ///     c.set_cookie(Cookie::build(("session", "abc")).path("/").http_only(true).build());
-    ///     c.string(200, "welcome");
-    /// }
-    /// ```
-    pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
-        match HeaderValue::try_from(cookie.encoded().to_string()) {
-            Ok(v) => {
-                self.headers.append(header::SET_COOKIE, v);
-            }
-            Err(_) => tracing::warn!(target: "tether", "ignored a cookie that is not a valid header"),
-        }
-    }
-
-    /***** reading the response back (middleware) *****/
-
-    /// The response status written so far.
-    pub fn response_status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The response headers written so far.
-    pub fn response_headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The response headers, to change.
-    pub fn response_headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
-    }
-
-    /// The response body written so far.
-    pub fn response_body(&self) -> &Body {
-        &self.body
-    }
-
-    /// Replaces the response body; returns the old one.
-    pub fn set_response_body(&mut self, body: impl Into<Body>) -> Body {
-        std::mem::replace(&mut self.body, body.into())
-    }
-
-    /// True once a body was written.
-    pub fn written(&self) -> bool {
-        !self.body.is_empty()
-    }
-
-    fn render(&mut self, code: StatusCode, content_type: HeaderValue, body: Body) {
-        self.status = code;
-        self.headers.insert(header::CONTENT_TYPE, content_type);
-        self.body = body;
-    }
-
-    /// Moves the response out of the context.
-    pub(crate) fn take_response(&mut self) -> http::Response<Body> {
-        let mut res = http::Response::new(std::mem::take(&mut self.body));
-        *res.status_mut() = self.status;
-        // Swap rather than assign: the context keeps the response's fresh empty map, and
-        // no empty map is dropped on the way.
-        std::mem::swap(res.headers_mut(), &mut self.headers);
-        res
-    }
-}
+use writer::IntoStatus;
 
 /// The writer's methods, on the context itself (as Gin has them).
 impl Context {
@@ -261,7 +26,7 @@ impl Context {
         self.res.status(code)
     }
 
-    /// Sets a response header (an empty value removes it). See [`Writer::header`].
+    /// Sets a response header (an empty value removes it). See [`Writer::header`](crate::Writer::header).
     pub fn header<K, V>(&mut self, key: K, value: V)
     where
         K: TryInto<HeaderName>,
@@ -295,12 +60,12 @@ impl Context {
         self.res.redirect(code, location)
     }
 
-    /// Answers with the contents of the file at `path`. See [`Writer::file`].
+    /// Answers with the contents of the file at `path`. See [`Writer::file`](crate::Writer::file).
     pub async fn file(&mut self, path: impl AsRef<std::path::Path>) {
         self.res.file(path).await
     }
 
-    /// Adds a `Set-Cookie` header. See [`Writer::set_cookie`].
+    /// Adds a `Set-Cookie` header. See [`Writer::set_cookie`](crate::Writer::set_cookie).
     pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
         self.res.set_cookie(cookie)
     }
@@ -351,12 +116,4 @@ impl Context {
     pub fn abort_with_error(&mut self, code: impl IntoStatus, err: impl std::fmt::Display) {
         self.abort_with_status_json(code, &serde_json::json!({ "error": err.to_string() }));
     }
-}
-
-/// A response with a plain-text body, outside any context.
-pub(crate) fn plain(code: StatusCode, body: &'static str) -> http::Response<Body> {
-    let mut res = http::Response::new(Body::from(Bytes::from_static(body.as_bytes())));
-    *res.status_mut() = code;
-    res.headers_mut().insert(header::CONTENT_TYPE, TEXT);
-    res
 }

@@ -6,36 +6,40 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::Method;
 
-use crate::app::handler::{Chain, SharedHandler};
 use crate::routing::router::Router;
 
-/// A handle on the routes being registered; clones share them.
-#[derive(Clone, Default)]
-pub(crate) struct RouteTable(Arc<Mutex<Building>>);
+/// A handle on the routes being registered, with chains of `H` (the engine's handlers);
+/// clones share them.
+pub(crate) struct RouteTable<H>(Arc<Mutex<Building<H>>>);
 
-#[derive(Default)]
-struct Building {
-    router: Router<SharedHandler>,
+struct Building<H> {
+    router: Router<H>,
     /// The engine was served: its routes were taken, and a route added now would be lost.
     frozen: bool,
 }
 
-impl RouteTable {
+impl<H> Clone for RouteTable<H> {
+    fn clone(&self) -> Self {
+        RouteTable(self.0.clone())
+    }
+}
+
+impl<H> Default for RouteTable<H> {
+    fn default() -> Self {
+        RouteTable(Arc::new(Mutex::new(Building { router: Router::default(), frozen: false })))
+    }
+}
+
+impl<H: Clone> RouteTable<H> {
     /// Adds a route whose chain is `group_middleware` then `handlers` (the engine's
     /// middleware goes in front when it is frozen).
     ///
     /// # Panics
     /// If the route has no handler, conflicts with one registered before, or the engine
     /// is already served.
-    pub(crate) fn add(
-        &self,
-        method: Option<Method>,
-        path: &str,
-        group_middleware: &[SharedHandler],
-        handlers: Vec<SharedHandler>,
-    ) {
+    pub(crate) fn add(&self, method: Option<Method>, path: &str, group_middleware: &[H], handlers: Vec<H>) {
         assert!(!handlers.is_empty(), "route {path:?} has no handler");
-        let chain: Chain = group_middleware.iter().cloned().chain(handlers).collect();
+        let chain: Arc<[H]> = group_middleware.iter().cloned().chain(handlers).collect();
         let mut building = self.lock();
         assert!(
             !building.frozen,
@@ -59,19 +63,19 @@ impl RouteTable {
     }
 
     /// Takes the routes for serving; later registrations panic.
-    pub(crate) fn take(&self) -> Router<SharedHandler> {
+    pub(crate) fn take(&self) -> Router<H> {
         let mut building = self.lock();
         building.frozen = true;
         std::mem::take(&mut building.router)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Building> {
+    fn lock(&self) -> MutexGuard<'_, Building<H>> {
         // A panic while adding a route (a conflict) leaves the table as it was.
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-impl std::fmt::Debug for RouteTable {
+impl<H: Clone> std::fmt::Debug for RouteTable<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.lock().router.fmt(f)
     }

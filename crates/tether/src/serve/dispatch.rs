@@ -60,7 +60,7 @@ pub(crate) fn dispatch(
                     panic = crate::serve::panics::panic_message(&*panic),
                     "handler panicked; answered 500"
                 );
-                crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
+                crate::response::writer::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
             }
         }
     }

@@ -62,7 +62,7 @@ impl<S: Clone> Clone for Normalize<S> {
 
 fn internal_error(e: &dyn std::fmt::Display) -> Response<Body> {
     tracing::error!(target: "tether::layer", "a layer failed: {e}");
-    crate::response::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    crate::response::writer::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
 }
 
 impl<S, B> Service<Request<Body>> for Normalize<S>
