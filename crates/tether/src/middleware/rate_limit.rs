@@ -71,6 +71,8 @@ impl Client {
             Client::Ip(ip) => format!("ip:{ip}"),
             Client::Key(key) if key.len() <= LONG_KEY => format!("k:{key}"),
             Client::Key(key) => format!("h:{}", sha1_smol::Sha1::from(key.as_bytes()).digest()),
+            // Only the in-process table hashes keys (with its own random key); a Redis
+            // limit sees the key itself. Named apart so it could never meet a `k:` key.
             Client::Hashed(h) => format!("x:{h:016x}"),
         }
     }

@@ -213,7 +213,7 @@ impl RedisStore {
     }
 
     /// Runs one call within the deadline, and keeps the books on failure.
-    pub(crate) async fn call<T: redis::FromRedisValue>(
+    pub(crate) async fn call<T>(
         &self,
         op: StoreOp,
         run: impl AsyncFnOnce(ConnectionManager) -> Result<T, RedisError>,
