@@ -91,8 +91,8 @@ impl fmt::Display for AccessLine<'_> {
     }
 }
 
-/// `{d:>10.3?}`: the unit `Duration`'s `Debug` picks, three decimals rounded half up,
-/// right-aligned in ten characters.
+/// `{d:>10.3?}`: the unit `Duration`'s `Debug` picks, three decimals rounded half to even
+/// (as std does: 1.2665ms prints 1.266ms, 1.2675ms 1.268ms), right-aligned in ten characters.
 fn write_latency(out: &mut Vec<u8>, d: Duration) {
     let nanos = d.subsec_nanos();
     let (mut whole, part, unit, suffix): (u64, u32, u32, &str) = if d.as_secs() > 0 {
@@ -106,7 +106,8 @@ fn write_latency(out: &mut Vec<u8>, d: Duration) {
     };
     let step = unit / 1_000;
     let mut millis = part.checked_div(step).unwrap_or(0);
-    if step > 1 && (part % step) * 2 >= step {
+    let twice_rest = part.checked_rem(step).unwrap_or(0) * 2;
+    if step > 1 && (twice_rest > step || (twice_rest == step && millis % 2 == 1)) {
         millis += 1;
         if millis == 1_000 {
             millis = 0;
@@ -256,6 +257,15 @@ mod tests {
     }
 
     #[test]
+    fn a_latency_half_way_between_two_readings_rounds_to_even_as_std_does() {
+        for (nanos, shown) in [(1_266_500, "1.266ms"), (1_267_500, "1.268ms"), (999_999_500, "1000.000ms")] {
+            let l = line(Duration::from_nanos(nanos), None, "/", "");
+            assert_eq!(message(&l), by_format(&l));
+            assert!(message(&l).contains(shown), "{}", message(&l));
+        }
+    }
+
+    #[test]
     fn control_characters_in_the_id_are_escaped() {
         let l = line(Duration::ZERO, None, "/", "a\u{1b}[2Jb\u{7}\u{85}c");
         assert!(message(&l).ends_with(" | a\\x1b[2Jb\\x07\\u{85}c"), "{}", message(&l));
@@ -269,6 +279,8 @@ mod tests {
             0u64..u64::MAX / 4,
             (1u64..1_000_000).prop_map(|n| n * 1_000 - 1),
             (1u64..1_000).prop_map(|n| n * 1_000_000 - 500),
+            (1u64..2_000_000).prop_map(|n| n * 1_000 + 500),
+            (1u64..2_000_000).prop_map(|n| n * 1_000_000 + 500_000),
         ], octets in any::<[u8; 4]>()) {
             let l = line(Duration::from_nanos(nanos), Some(octets.into()), "/x", "id");
             prop_assert_eq!(message(&l), by_format(&l));
