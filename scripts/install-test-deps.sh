@@ -11,6 +11,7 @@
 # - redis-server: two engines share rate limits and a cache through a real Redis
 #   (tests/redis_store.rs starts its own on a free loopback port; the package's service
 #   is not used).
+# - python3: .ci/run checks the module graph (scripts/module_cycles.py).
 set -euo pipefail
 
 packages=()
@@ -23,6 +24,7 @@ command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -q . || package
 lean=()
 command -v promtool >/dev/null 2>&1 || lean+=(prometheus)
 command -v redis-server >/dev/null 2>&1 || lean+=(redis-server)
+command -v python3 >/dev/null 2>&1 || lean+=(python3)
 
 if ((${#packages[@]} + ${#lean[@]})); then
   echo "== installing ${packages[*]} ${lean[*]}"

@@ -9,7 +9,7 @@ counts as the module it comes from), and `super::b` within a folder. Prints the 
 connected components with more than one module: each is a cycle. Exit status 1 when
 there are cycles other than the allowed one (`--allow a,b,c`).
 
-    python3 scripts/module_cycles.py [--allow context,app::handler,app::engine] [--edges] [--folders]
+    python3 scripts/module_cycles.py [--allow context,app::handler,app::frozen] [--edges] [--folders]
 """
 import os
 import re

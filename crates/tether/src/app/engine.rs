@@ -1,12 +1,12 @@
-//! [`Engine`]: the application — routes, groups, middleware, state and settings — and
-//! [`FrozenEngine`], what it becomes once frozen for serving.
+//! [`Engine`]: the application — routes, groups, middleware, state and settings — and how
+//! it freezes into the [`FrozenEngine`] every request reads.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
 
+use crate::app::frozen::{FrozenEngine, Stats};
 use crate::app::group::Group;
 use crate::app::handler::{chain_of, share, Chain, Handler, Handlers, SharedHandler};
 use crate::app::settings::Settings;
@@ -14,8 +14,7 @@ use crate::app::state::StateMap;
 use crate::detach::tasks::TaskHub;
 use crate::detach::{Overflow, Tasks};
 use crate::routing::route_table::RouteTable;
-use crate::routing::router::Matched;
-use crate::routing::router::{join_paths, Router};
+use crate::routing::router::join_paths;
 use crate::serve::route_stats::Metrics;
 
 /// The application: register routes and middleware, then serve it.
@@ -438,51 +437,8 @@ impl Engine {
     }
 }
 
-/// The engine, frozen: what every request reads.
-pub(crate) struct FrozenEngine {
-    pub(crate) router: Router<SharedHandler>,
-    no_route: Chain,
-    no_method: Chain,
-    /// The global middleware, then the trailing-slash redirect.
-    redirect: Chain,
-    pub(crate) state: StateMap,
-    pub(crate) settings: Settings,
-    pub(crate) stats: Stats,
-    pub(crate) hub: Arc<TaskHub>,
-    /// When the engine was frozen for serving.
-    pub(crate) started: std::time::Instant,
-    /// Per-route figures, when `/metrics` is mounted.
-    pub(crate) metrics: Option<Metrics>,
-    /// Bytes of request bodies the server holds in memory.
-    pub(crate) body_budget: Arc<crate::response::body_guard::Budget>,
-}
-
-impl FrozenEngine {
-    /// The handlers a request runs.
-    pub(crate) fn chain(&self, which: Matched) -> &[SharedHandler] {
-        match which {
-            Matched::Route(id) => &self.router.routes[id].chain,
-            Matched::NoRoute => &self.no_route,
-            Matched::NoMethod => &self.no_method,
-            Matched::Redirect => &self.redirect,
-            Matched::None => &[],
-        }
-    }
-}
-
-/// Live counters of the engine.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    /// Requests being handled now.
-    pub(crate) in_flight: AtomicUsize,
-    /// Requests answered since start.
-    pub(crate) served: AtomicU64,
-    /// Connections open now.
-    pub(crate) connections: AtomicUsize,
-    /// Streamed responses (`c.stream`, `c.sse`) still sending.
-    pub(crate) streams_open: AtomicUsize,
-    /// Shutdown has begun: readiness answers 503.
-    pub(crate) draining: std::sync::atomic::AtomicBool,
+impl Engine {
+    crate::routing::mount::mount_methods!();
 }
 
 impl Engine {

@@ -4,6 +4,7 @@
 pub(crate) mod capture;
 mod defaults;
 pub(crate) mod engine;
+pub(crate) mod frozen;
 pub(crate) mod group;
 pub(crate) mod handler;
 pub(crate) mod route_info;

@@ -26,7 +26,7 @@ use http::header::HeaderMap;
 use http::{Method, Uri, Version};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::engine::FrozenEngine;
+use crate::app::frozen::FrozenEngine;
 use crate::context::keys::Keys;
 use crate::response::body::RequestBody;
 use crate::response::writer::Writer;

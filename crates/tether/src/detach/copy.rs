@@ -11,7 +11,7 @@ use http::Method;
 use super::head::{Head, Parts};
 use super::registry::{Kind, Origin, Registration};
 use super::tasks::{spawn, timeout_for, Spec, TaskControl, TaskHandle};
-use crate::app::engine::FrozenEngine;
+use crate::app::frozen::FrozenEngine;
 use crate::context::keys::Keys;
 use crate::context::Request;
 use crate::routing::router::Matched;

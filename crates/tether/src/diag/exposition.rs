@@ -9,7 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::app::engine::FrozenEngine;
+use crate::app::frozen::FrozenEngine;
 use crate::serve::route_stats::BUCKETS;
 use crate::Context;
 

@@ -242,10 +242,10 @@ impl<B: http_body::Body> http_body::Body for UntilDropped<B> {
 }
 
 /// One streamed response open; counted in the engine's stats until dropped.
-struct OpenStream(std::sync::Arc<crate::app::engine::FrozenEngine>);
+struct OpenStream(std::sync::Arc<crate::app::frozen::FrozenEngine>);
 
 impl OpenStream {
-    fn new(shared: std::sync::Arc<crate::app::engine::FrozenEngine>) -> Self {
+    fn new(shared: std::sync::Arc<crate::app::frozen::FrozenEngine>) -> Self {
         shared.stats.streams_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         OpenStream(shared)
     }

@@ -11,7 +11,7 @@ use tower_service::Service;
 
 use crate::app::handler::HandlerFuture;
 use crate::response::body::{Body, BoxError, RequestBody};
-use crate::{Context, Engine, Handler};
+use crate::{Context, Handler};
 
 /// `service`, `static_dir` and `static_file`, for the engine and for groups (whose
 /// prefix and middleware then apply: static files behind `basic_auth`, say).
@@ -87,10 +87,6 @@ macro_rules! mount_methods {
     };
 }
 pub(crate) use mount_methods;
-
-impl Engine {
-    mount_methods!();
-}
 
 /// A mounted tower service (the service is cloned per request, as tower expects).
 pub(crate) struct Mounted<S> {

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpStream;
 
-use crate::app::engine::FrozenEngine;
+use crate::app::frozen::FrozenEngine;
 use crate::app::settings::Settings;
 use crate::response::body::RequestBody;
 use crate::response::body_guard::GuardedBody;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use http::{header, Response, StatusCode};
 
-use crate::app::engine::FrozenEngine;
+use crate::app::frozen::FrozenEngine;
 use crate::response::body::{Body, RequestBody};
 use crate::routing::router::Lookup;
 use crate::routing::router::Matched;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response};
 
-use crate::app::engine::FrozenEngine;
+use crate::app::frozen::FrozenEngine;
 use crate::response::body::{Body, BoxError, RequestBody};
 use crate::serve::dispatch::dispatch;
 use crate::serve::layered::{Layered, Wrap};
