@@ -96,11 +96,7 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::serv
                 None => {
                     let (head, body) = req.into_parts();
                     let body = RequestBody::incoming(body, &bodies);
-                    let response = dispatch(app.clone(), head, body, Some(peer));
-                    Either::Left(response.map(move |r| {
-                        drop(in_flight);
-                        Ok::<_, Infallible>(r)
-                    }))
+                    Either::Left(dispatch(app.clone(), head, body, Some(peer), Some(in_flight)))
                 }
                 Some(layered) => {
                     // Through the layers: the body boxed (paced, not budgeted), the peer in

@@ -1,5 +1,6 @@
 //! One request, start to end: take a context, route, run the chain, answer, recycle.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -14,19 +15,25 @@ use crate::app::frozen::FrozenEngine;
 use crate::response::body::{Body, RequestBody};
 use crate::routing::router::Lookup;
 use crate::routing::router::Matched;
+use crate::serve::watch::InFlight;
 use crate::{context::pool, Context};
 
 /// Starts one request: takes a context, fills and routes it. The returned future runs
-/// the chain; it holds only the context's box, so it is small to create and move.
+/// the chain; it holds only the context's box (and the connection's in-flight mark, let
+/// go with the context), so it is small to create and move. It answers in the `Result`
+/// hyper's service expects, so the connection hands it over as it is, with no adapter
+/// future (and no move of the response) between.
 pub(crate) fn dispatch(
     shared: Arc<FrozenEngine>,
     head: http::request::Parts,
     body: RequestBody,
     remote: Option<SocketAddr>,
-) -> impl Future<Output = Response<Body>> + Send {
+    in_flight: Option<InFlight>,
+) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send {
     shared.stats.in_flight.fetch_add(1, Relaxed);
     let started = shared.metrics.is_some().then(Instant::now);
-    let mut lease = Lease { ctx: Some(pool::take()), done: false, panicked: false, started };
+    let mut lease =
+        Lease { ctx: Some(pool::take()), done: false, panicked: false, started, _in_flight: in_flight };
     let ctx = lease.ctx();
     match ctx.begin(shared, head, body, remote) {
         Lookup::Found(id) => ctx.chain = Matched::Route(id),
@@ -47,7 +54,7 @@ pub(crate) fn dispatch(
                 lease.done = true;
                 let ctx = lease.ctx();
                 fill_default_body(ctx);
-                ctx.res.take_response()
+                Ok(ctx.res.take_response())
             }
             Err(panic) => {
                 lease.panicked = true;
@@ -60,7 +67,10 @@ pub(crate) fn dispatch(
                     panic = crate::serve::panics::panic_message(&*panic),
                     "handler panicked; answered 500"
                 );
-                crate::response::writer::plain(StatusCode::INTERNAL_SERVER_ERROR, "500 internal server error")
+                Ok(crate::response::writer::plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "500 internal server error",
+                ))
             }
         }
     }
@@ -87,6 +97,9 @@ struct Lease {
     panicked: bool,
     /// When the request began, if metrics are recorded.
     started: Option<Instant>,
+    /// The connection counts the request out when this drops: after the context is
+    /// back (the fields of a struct drop after its `drop`).
+    _in_flight: Option<InFlight>,
 }
 
 impl Lease {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use http::{Request, Response};
 
 use crate::app::frozen::FrozenEngine;
@@ -108,7 +107,7 @@ impl TetherService {
         let (head, body) = req.into_parts();
         let remote = self.remote.or_else(|| head.extensions.get::<PeerAddr>().map(|p| p.0));
         let body = request_body(body, &self.shared);
-        Box::pin(dispatch(self.shared.clone(), head, body, remote).map(Ok))
+        Box::pin(dispatch(self.shared.clone(), head, body, remote, None))
     }
 }
 
