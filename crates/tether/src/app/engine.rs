@@ -11,7 +11,7 @@ use crate::app::group::Group;
 use crate::app::handler::{chain_of, share, Chain, Handler, Handlers, SharedHandler};
 use crate::app::settings::Settings;
 use crate::app::state::StateMap;
-use crate::detach::tasks::TaskHub;
+use crate::detach::hub::TaskHub;
 use crate::detach::{Overflow, Tasks};
 use crate::routing::route_table::RouteTable;
 use crate::routing::router::join_paths;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::app::handler::{Chain, SharedHandler};
 use crate::app::settings::Settings;
 use crate::app::state::StateMap;
-use crate::detach::tasks::TaskHub;
+use crate::detach::hub::TaskHub;
 use crate::routing::router::{Matched, Router};
 use crate::serve::route_stats::Metrics;
 

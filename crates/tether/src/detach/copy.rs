@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use http::Method;
 
+use super::handle::{TaskControl, TaskHandle};
 use super::head::{Head, Parts};
 use super::registry::{Kind, Origin, Registration};
-use super::tasks::{spawn, timeout_for, Spec, TaskControl, TaskHandle};
+use super::spawn::{spawn, timeout_for, Spec};
 use crate::app::frozen::FrozenEngine;
 use crate::context::keys::Keys;
 use crate::context::Request;

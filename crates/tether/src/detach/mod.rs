@@ -7,9 +7,14 @@
 //! (`scripts/module_cycles.py`).
 
 mod copy;
+mod handle;
 mod head;
+pub(crate) mod hub;
 pub(crate) mod registry;
-pub(crate) mod tasks;
+mod spawn;
+mod tasks;
 
 pub use copy::{ContextCopy, Detach};
-pub use tasks::{Outcome, Overflow, TaskBuilder, TaskControl, TaskHandle, TaskStats, Tasks};
+pub use handle::{Outcome, TaskControl, TaskHandle};
+pub use hub::Overflow;
+pub use tasks::{TaskBuilder, TaskStats, Tasks};

@@ -22,8 +22,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::detach::hub::TaskHub;
 use crate::detach::registry::{Mark, SiteReport};
-use crate::detach::tasks::TaskHub;
 use crate::Engine;
 
 /// Checks that the copies and tracked tasks made after it started have all ended.
