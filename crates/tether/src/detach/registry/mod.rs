@@ -7,7 +7,6 @@
 //! Entries are removed on drop, from whichever thread.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
@@ -16,6 +15,12 @@ use std::time::{Duration, Instant};
 use http::Method;
 use slab::Slab;
 use tokio::task::AbortHandle;
+
+mod report;
+mod watchdog;
+
+pub(crate) use report::{Mark, SiteReport};
+use watchdog::watch;
 
 /// A route's index in the frozen router (`routing::router::RouteId`), kept as a plain
 /// number so that the registry needs nothing from the routing code.
@@ -267,52 +272,6 @@ impl Registry {
         shard.slab.get(reg.key as usize).filter(|e| e.id == reg.id)?.name.as_deref().map(str::to_owned)
     }
 
-    /// Stops every task whose deadline has passed. Returns how many.
-    ///
-    /// It also sets the watchdog's cadence to the shortest deadline among the tasks still
-    /// live, so that one short-lived task does not keep the watchdog ticking fast forever.
-    pub(crate) fn expire(&self) -> usize {
-        let now = self.now_ms();
-        let mut stopped = 0;
-        let mut shortest = u64::MAX;
-        // A deadline is the coarse birth time + the timeout + the tick at that time.
-        for shard in self.shards.iter() {
-            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
-                if e.deadline_ms == 0 {
-                    continue;
-                }
-                if e.deadline_ms <= now {
-                    if let Some(abort) = e.abort.take() {
-                        abort.abort();
-                        stopped += 1;
-                    }
-                } else {
-                    // The timeout as given: the deadline also holds the tick of its time,
-                    // which the watchdog may have changed since.
-                    shortest = shortest.min(u64::from(e.timeout_ms.max(1)));
-                }
-            }
-        }
-        // A task registered during the scan and not seen by it is seen by the next one,
-        // at most a tick (≤ 1 s) later.
-        self.shortest_timeout_ms.store(shortest, Relaxed);
-        stopped
-    }
-
-    /// Stops every live task (shutdown's grace period is over). Returns how many.
-    pub(crate) fn abort_all(&self) -> usize {
-        let mut stopped = 0;
-        for shard in self.shards.iter() {
-            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
-                if let Some(abort) = e.abort.take() {
-                    abort.abort();
-                    stopped += 1;
-                }
-            }
-        }
-        stopped
-    }
-
     /// The registry's clock, in milliseconds since it started. A `u64` of milliseconds
     /// lasts 584 million years.
     pub(crate) fn now_ms(&self) -> u64 {
@@ -340,136 +299,6 @@ impl Registry {
         }
         (copies, tasks)
     }
-
-    /// A mark in each shard's numbering: entries made after it are newer than the mark.
-    pub(crate) fn mark(&self) -> Mark {
-        Mark(self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).next_id).collect())
-    }
-
-    /// Live entries, grouped by call site and kind, sorted by site. With `since`, only
-    /// entries made after that mark; entries named in `skip_names` are left out. Nothing is
-    /// formatted while a shard is locked.
-    pub(crate) fn sites(&self, since: Option<&Mark>, skip_names: &[String]) -> Vec<SiteReport> {
-        let now = self.now_ms();
-        let threshold = self.threshold();
-        type Key = (&'static str, u32, u32, Kind);
-        let mut by_site: BTreeMap<Key, SiteReport> = BTreeMap::new();
-        for (i, shard) in self.shards.iter().enumerate() {
-            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter() {
-                if since.is_some_and(|m| (e.id.wrapping_sub(m.0[i]) as i32) <= 0) {
-                    continue;
-                }
-                if e.name.as_deref().is_some_and(|n| skip_names.iter().any(|s| s == n)) {
-                    continue;
-                }
-                let age = Duration::from_millis(now.saturating_sub(e.born_ms));
-                let key = (e.site.file(), e.site.line(), e.site.column(), e.kind);
-                let r = by_site.entry(key).or_insert_with(|| SiteReport {
-                    site: String::new(),
-                    kind: e.kind,
-                    live: 0,
-                    oldest: Duration::ZERO,
-                    past_threshold: 0,
-                    names: Vec::new(),
-                    origins: Vec::new(),
-                });
-                r.live += 1;
-                r.oldest = r.oldest.max(age);
-                if age >= threshold {
-                    r.past_threshold += 1;
-                }
-                if let Some(n) = &e.name {
-                    if !r.names.iter().any(|x| x == n) {
-                        r.names.push(n.to_string());
-                    }
-                }
-                if let Some(o) = e.origin() {
-                    if !r.origins.contains(&o) {
-                        r.origins.push(o);
-                    }
-                }
-            }
-        }
-        by_site
-            .into_iter()
-            .map(|((file, line, column, _), mut r)| {
-                r.site = format!("{file}:{line}:{column}");
-                r
-            })
-            .collect()
-    }
-
-    /// Logs, once each, the entries that have outlived the leak threshold. Returns how
-    /// many were newly flagged. The lines are written after each shard's lock is released,
-    /// so a slow log never holds up a registration.
-    pub(crate) fn flag_old(&self) -> usize {
-        let threshold = self.threshold();
-        let now = self.now_ms();
-        let mut found: Vec<(Kind, &'static Location<'static>, Duration, Option<Cow<'static, str>>)> =
-            Vec::new();
-        for shard in self.shards.iter() {
-            for (_, e) in shard.lock().unwrap_or_else(|e| e.into_inner()).slab.iter_mut() {
-                let age = Duration::from_millis(now.saturating_sub(e.born_ms));
-                if e.flagged || age < threshold {
-                    continue;
-                }
-                e.flagged = true;
-                found.push((e.kind, e.site, age, e.name.clone()));
-            }
-        }
-        for (kind, site, age, name) in &found {
-            tracing::warn!(
-                target: "tether::leak",
-                kind = kind.as_str(),
-                site = %format_args!("{}:{}:{}", site.file(), site.line(), site.column()),
-                age = ?age,
-                name = name.as_deref().unwrap_or(""),
-                "a {} has outlived the leak threshold of {:?}",
-                kind.as_str(),
-                threshold
-            );
-        }
-        self.totals.leaks_flagged.fetch_add(found.len() as u64, Relaxed);
-        found.len()
-    }
-}
-
-/// The watchdog thread: a few times per leak threshold and per shortest task deadline, it
-/// stops tasks past their deadline and logs entries past the threshold. It ends when the
-/// registry is dropped. A thread rather than tokio timers: a timer per task costs every
-/// task a lock on the runtime's timer wheel, twice, and a registry can outlive a runtime.
-fn watch(weak: Weak<Registry>) {
-    let spawned = std::thread::Builder::new().name("tether-watchdog".into()).spawn(move || loop {
-        let Some(registry) = weak.upgrade() else { return };
-        let shortest = Duration::from_millis(registry.shortest_timeout_ms.load(Relaxed));
-        let tick =
-            (registry.threshold().min(shortest) / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
-        registry.tick_ms.store(tick.as_millis() as u64, Relaxed);
-        registry.coarse_ms.store(registry.now_ms(), Relaxed);
-        registry.expire();
-        registry.flag_old();
-        drop(registry);
-        std::thread::sleep(tick);
-    });
-    if let Err(e) = spawned {
-        tracing::warn!(target: "tether", error = %e, "could not start the watchdog thread: deadlines and leak logs are off");
-    }
-}
-
-/// Where each shard's numbering stood at some moment (see [`Registry::mark`]).
-#[derive(Clone, Debug)]
-pub(crate) struct Mark(Vec<u32>);
-
-/// Live entries at one call site, of one kind.
-#[derive(Clone, Debug)]
-pub(crate) struct SiteReport {
-    pub(crate) site: String,
-    pub(crate) kind: Kind,
-    pub(crate) live: usize,
-    pub(crate) oldest: Duration,
-    pub(crate) past_threshold: usize,
-    pub(crate) names: Vec<String>,
-    pub(crate) origins: Vec<(Method, Option<RouteId>)>,
 }
 
 #[cfg(test)]
@@ -499,71 +328,6 @@ mod tests {
         // 64-bit birth and deadline times made it 72 bytes (from 64): the price of not
         // failing after 49.7 days.
         assert!(std::mem::size_of::<Entry>() <= 72, "{}", std::mem::size_of::<Entry>());
-    }
-
-    /// Registers a task with `deadline` at the registry's current coarse time.
-    fn task(r: &Registry, deadline: Duration) -> (Registration, tokio::task::JoinHandle<()>) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let handle = rt.spawn(std::future::pending::<()>());
-        let reg = r.add(Kind::Task, Location::caller(), None, None, Some(deadline));
-        r.set_abort(&reg, handle.abort_handle());
-        // The runtime is dropped here; the abort handle still reports the abort call.
-        (reg, handle)
-    }
-
-    #[test]
-    fn the_cadence_recovers_after_a_short_deadline_ends() {
-        let r = Registry::new(Duration::from_secs(3600));
-        let (short, _a) = task(&r, Duration::from_millis(20));
-        let (long, _b) = task(&r, Duration::from_secs(30));
-        assert_eq!(r.shortest_timeout_ms.load(Relaxed), 20);
-        r.remove(&short);
-        r.expire();
-        // Within a tick of 30 s: the watchdog may have changed its tick since the add.
-        let cadence = r.shortest_timeout_ms.load(Relaxed);
-        assert!((29_000..=30_000).contains(&cadence), "back to the live tasks' shortest: {cadence}");
-        r.remove(&long);
-        r.expire();
-        assert_eq!(r.shortest_timeout_ms.load(Relaxed), u64::MAX);
-    }
-
-    #[test]
-    fn deadlines_hold_after_fifty_days_of_uptime() {
-        let r = Registry::new(Duration::from_secs(3600));
-        r.advance(Duration::from_secs(50 * 24 * 3600));
-        let (reg, _h) = task(&r, Duration::from_secs(30));
-        assert_eq!(r.expire(), 0, "a 30 s task must not be stopped at once on day 50");
-        r.advance(Duration::from_secs(29));
-        assert_eq!(r.expire(), 0, "nor before its deadline");
-        r.advance(Duration::from_secs(2) + Duration::from_millis(r.tick_ms.load(Relaxed)));
-        assert_eq!(r.expire(), 1, "and it is stopped once the deadline has passed");
-        r.remove(&reg);
-    }
-
-    #[test]
-    fn deadlines_and_ages_across_the_32_bit_wrap() {
-        let r = Registry::new(Duration::from_secs(3600));
-        // Ten seconds before 2^32 ms (49.7 days), where a u32 clock saturated.
-        r.advance(Duration::from_millis(u32::MAX as u64 - 10_000));
-        let (reg, _h) = task(&r, Duration::from_secs(30));
-        r.advance(Duration::from_secs(20));
-        assert_eq!(r.expire(), 0, "still 10 s to go after the wrap");
-        let sites = r.sites(None, &[]);
-        assert_eq!(sites[0].oldest.as_secs(), 20, "the age is counted across the wrap");
-        assert_eq!(r.flag_old(), 0, "20 s is not past a 1 h threshold");
-        r.advance(Duration::from_secs(12));
-        assert_eq!(r.expire(), 1);
-        r.remove(&reg);
-    }
-
-    #[test]
-    fn old_entries_are_flagged_once() {
-        let r = Registry::new(Duration::from_millis(0));
-        let a = r.add(Kind::Task, Location::caller(), None, None, None);
-        assert_eq!(r.flag_old(), 1);
-        assert_eq!(r.flag_old(), 0, "each entry is logged once");
-        assert_eq!(r.totals.leaks_flagged.load(Relaxed), 1);
-        r.remove(&a);
     }
 
     #[test]
