@@ -13,8 +13,8 @@ use crate::app::settings::Settings;
 use crate::app::state::StateMap;
 use crate::detach::hub::TaskHub;
 use crate::detach::{Overflow, Tasks};
+use crate::routing::pattern::join_paths;
 use crate::routing::route_table::RouteTable;
-use crate::routing::router::join_paths;
 use crate::serve::route_stats::Metrics;
 
 /// The application: register routes and middleware, then serve it.

@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use http::Method;
 
 use crate::app::handler::{chain_of, Handlers, SharedHandler};
+use crate::routing::pattern::join_paths;
 use crate::routing::route_table::RouteTable;
-use crate::routing::router::join_paths;
 
 /// Routes under a common prefix, with middleware that runs for them only (after the
 /// engine's). Created by `app.group("/v1")` or `app.group_with("/v1", mw)`; groups nest

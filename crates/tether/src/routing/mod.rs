@@ -2,6 +2,7 @@
 //! request to its chain, and mounted tower services and static files.
 
 pub(crate) mod mount;
+pub(crate) mod pattern;
 pub(crate) mod redirect;
 pub(crate) mod route_table;
 pub(crate) mod router;

@@ -9,7 +9,7 @@ use crate::Context;
 /// middleware, so it is logged and gets a request id): 301 for GET, 307 otherwise, as
 /// Gin; the query is kept.
 pub(crate) async fn trailing_slash_redirect(c: &mut Context) {
-    let mut location = crate::routing::router::slash_twin(c.path());
+    let mut location = crate::routing::pattern::slash_twin(c.path());
     if let Some(q) = c.uri().query() {
         location.push('?');
         location.push_str(q);
