@@ -9,5 +9,6 @@ pub(crate) mod group;
 pub(crate) mod handler;
 pub(crate) mod route_info;
 pub(crate) mod routes;
+mod server_settings;
 pub(crate) mod settings;
 pub(crate) mod state;
