@@ -22,8 +22,9 @@ use crate::app::settings::Settings;
 use crate::response::body::RequestBody;
 use crate::response::body_guard::GuardedBody;
 use crate::serve::dispatch::dispatch;
+use crate::serve::slot::{Command, Slot};
 use crate::serve::transport::{sniff_h2_preface, Io, Watched};
-use crate::serve::watch::{Command, Slot, SlotGuard};
+use crate::serve::watch::SlotGuard;
 
 /// hyper's HTTP/2 send buffer per stream: what a response may queue ahead of a client that
 /// reads slowly (hyper's default is 400 KiB; 128 streams of that is 50 MiB a connection).

@@ -15,7 +15,7 @@ use crate::app::frozen::FrozenEngine;
 use crate::response::body::{Body, RequestBody};
 use crate::routing::router::Lookup;
 use crate::routing::router::Matched;
-use crate::serve::watch::InFlight;
+use crate::serve::slot::InFlight;
 use crate::{context::pool, Context};
 
 /// Starts one request: takes a context, fills and routes it. The returned future runs

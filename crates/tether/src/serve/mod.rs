@@ -1,5 +1,5 @@
 //! Serving: the accept loop and shutdown (`server`), one connection (`connection`) over
-//! its transport (`transport`, `watch` for timeouts and accounting), the dispatch of a
+//! its transport (`transport`; `slot` and `watch` for timeouts and accounting), the dispatch of a
 //! request to its chain, the tower service and layers, TLS, signals, and the per-route
 //! figures and panic accounting recorded on the way.
 
@@ -15,6 +15,7 @@ pub(crate) mod route_stats;
 pub(crate) mod server;
 pub(crate) mod service;
 pub(crate) mod signal;
+pub(crate) mod slot;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 #[cfg(not(feature = "tls"))]
