@@ -130,8 +130,9 @@ impl Context {
 
     /// Clears everything the request left, so the context can serve another.
     pub(crate) fn reset(&mut self) {
+        let request_headers = self.req.take_headers();
         self.req.reset();
-        self.res.reset();
+        self.res.reset(request_headers);
         self.index = 0;
         self.aborted = false;
     }

@@ -55,6 +55,12 @@ impl Request {
         lookup
     }
 
+    /// The request's header map, taken out of its head before the head is dropped: its
+    /// room can hold the next response's headers.
+    pub(crate) fn take_headers(&mut self) -> Option<http::HeaderMap> {
+        self.head.as_mut().map(|head| std::mem::take(&mut head.headers))
+    }
+
     /// Clears everything the request left, so the context can serve another.
     pub(crate) fn reset(&mut self) {
         // Dropping the head and body here matters: header values are slices of the

@@ -55,15 +55,30 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+/// Header entries of room a pooled context keeps for the next response.
+const KEPT_HEADER_ROOM: usize = 32;
+
 impl Writer {
     pub(crate) fn new() -> Self {
         Writer { status: StatusCode::OK, headers: HeaderMap::new(), body: Body::empty(), scratch: Vec::new() }
     }
 
-    pub(crate) fn reset(&mut self) {
+    /// Clears the response for the next request. `spare` (the finished request's header
+    /// map) becomes the room for the next response's headers when that has none: one
+    /// allocation and one free fewer per request, since the response's map otherwise
+    /// leaves with it and the next `render` allocates another. Emptied first (its values
+    /// are slices of the connection's read buffer, which a pooled context must not keep
+    /// alive), and kept only at a common size.
+    pub(crate) fn reset(&mut self, spare: Option<HeaderMap>) {
         self.status = StatusCode::OK;
         if !self.headers.is_empty() {
             self.headers = HeaderMap::new();
+        }
+        if let Some(mut spare) = spare {
+            if self.headers.capacity() == 0 && spare.capacity() <= KEPT_HEADER_ROOM {
+                spare.clear();
+                self.headers = spare;
+            }
         }
         self.body = Body::empty();
     }
@@ -253,4 +268,45 @@ pub(crate) fn plain(code: StatusCode, body: &'static str) -> http::Response<Body
     *res.status_mut() = code;
     res.headers_mut().insert(header::CONTENT_TYPE, TEXT);
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_headers(n: usize) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for i in 0..n {
+            h.insert(http::HeaderName::try_from(format!("x-h{i}")).unwrap(), HeaderValue::from_static("v"));
+        }
+        h
+    }
+
+    #[test]
+    fn a_finished_requests_header_map_becomes_the_next_responses_room_emptied() {
+        let mut w = Writer::new();
+        w.string(200, "hi");
+        drop(w.take_response());
+        w.reset(Some(request_headers(5)));
+        assert!(w.headers.is_empty(), "no request header may reach the next response");
+        assert!(w.headers.capacity() >= 5);
+        w.string(200, "again");
+        assert_eq!(w.headers.len(), 1);
+    }
+
+    #[test]
+    fn a_large_request_header_map_is_not_kept() {
+        let mut w = Writer::new();
+        w.reset(Some(request_headers(KEPT_HEADER_ROOM + 20)));
+        assert_eq!(w.headers.capacity(), 0);
+    }
+
+    #[test]
+    fn headers_a_cut_request_left_are_dropped_before_the_room_is_taken() {
+        let mut w = Writer::new();
+        w.header("x-left", "over");
+        w.reset(Some(request_headers(3)));
+        assert!(w.headers.is_empty());
+        assert!(w.headers.capacity() >= 3);
+    }
 }
