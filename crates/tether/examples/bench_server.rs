@@ -10,6 +10,9 @@
 //! access log runs as `Engine::default()` has it (`logger()`, non-blocking writer to
 //! standard output), so its cost is the difference between the two runs.
 //!
+//! With `MIDDLEWARE=n`, n middleware steps that only call `next()` run before each route
+//! (what one step costs is the difference per step); with `RECOVERY=1`, `recovery()` does.
+//!
 //! `PORT` (default 8080) and `WORKERS` (tokio worker threads, default: the core count)
 //! come from the environment, as for the raw hyper and axum peers in `crates/peers`.
 
@@ -64,6 +67,15 @@ fn main() -> std::io::Result<()> {
         if std::env::var_os("LOGGER").is_some_and(|v| v == "1") {
             tether::log::init();
             app.with(tether::middleware::logger());
+        }
+        // MIDDLEWARE=n: n middleware steps that only call `next()`, to measure what a
+        // step costs; RECOVERY=1: `recovery()`, as `Engine::default()` has it.
+        let steps: usize = std::env::var("MIDDLEWARE").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+        for _ in 0..steps {
+            app.with(async |c: &mut Context| c.next().await);
+        }
+        if std::env::var_os("RECOVERY").is_some_and(|v| v == "1") {
+            app.with(tether::middleware::recovery());
         }
         if std::env::var_os("METRICS").is_some() {
             app.metrics_route("/metrics");
