@@ -86,4 +86,49 @@ async fn allocations_and_live_memory_per_request_do_not_grow() {
     let kept = counting::live_bytes() - live_before;
     println!("live heap after 64 requests of 10,000 query pairs and 1,000 keys: {kept:+} bytes");
     assert!(kept < 64 * 1024, "pooled contexts kept {kept} bytes of large buffers");
+    github_routes_dispatch_without_allocating().await;
+}
+
+/// The 203-route GitHub API set of Gin's router benchmarks, each route's path requested
+/// through `TetherService::handle` (no boxed future) with an empty handler, as Gin's
+/// `GithubAll` does: no allocation, but for the two routes with four parameters, where
+/// matchit's parameter list leaves its three inline slots for the heap.
+async fn github_routes_dispatch_without_allocating() {
+    const ROUTES: &str = include_str!("../benches/data/github_api_routes.txt");
+    let routes: Vec<(http::Method, &'static str)> = ROUTES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (method, path) = l.split_once(' ').unwrap();
+            (method.parse().unwrap(), path)
+        })
+        .collect();
+    let mut app = Engine::new();
+    for (method, path) in &routes {
+        app.handle(method.clone(), path, async |_: &mut Context| {});
+    }
+    let svc = app.into_service();
+    let round = || -> Vec<_> {
+        routes
+            .iter()
+            .map(|(method, path)| {
+                let req = http::Request::builder().method(method.clone()).uri(http::Uri::from_static(path));
+                req.body(Empty::<Bytes>::new()).unwrap()
+            })
+            .collect()
+    };
+    for req in round() {
+        assert_eq!(svc.handle(req).await.unwrap().status(), 200);
+    }
+    let requests = round();
+    let before = counting::allocations();
+    for req in requests {
+        let res = svc.handle(req).await.unwrap();
+        drop(res);
+    }
+    let allocations = counting::allocations() - before;
+    let four_params = routes.iter().filter(|(_, p)| p.matches(':').count() > 3).count();
+    println!("GitHub API routes: {allocations} allocations for {} requests", routes.len());
+    assert_eq!(four_params, 2);
+    assert_eq!(allocations, four_params as u64, "one per route with more than three parameters, none else");
 }

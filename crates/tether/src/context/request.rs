@@ -47,7 +47,13 @@ impl Request {
         let head = self.head.insert(head);
         let path = head.uri.path();
         let lookup = shared.router.lookup(&head.method, path, &mut self.params);
-        if self.params.iter().any(|r| path[r.clone()].contains('%')) {
+        // A plain loop over each value, not `contains` (a `memchr` call per value): values
+        // are short, and the calls cost 31 instructions a request on the GitHub routes
+        // (bench/routes_irq.sh).
+        let bytes = path.as_bytes();
+        #[allow(clippy::manual_contains)]
+        let encoded = self.params.iter().any(|r| bytes[r.clone()].iter().any(|&b| b == b'%'));
+        if encoded {
             decode_params(path, &mut self.params, &mut self.param_text);
             self.params_decoded = true;
         }
@@ -58,7 +64,9 @@ impl Request {
     /// The request's header map, taken out of its head before the head is dropped: its
     /// room can hold the next response's headers.
     pub(crate) fn take_headers(&mut self) -> Option<http::HeaderMap> {
-        self.head.as_mut().map(|head| std::mem::take(&mut head.headers))
+        // The head goes here, its header map moved out whole: no empty map is made in
+        // its place only to be dropped.
+        self.head.take().map(|head| head.headers)
     }
 
     /// Clears everything the request left, so the context can serve another.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::{Request, Response};
 
 use crate::app::frozen::FrozenEngine;
@@ -92,22 +93,72 @@ impl TetherService {
         self.layered.as_ref()
     }
 
+    /// Serves one request, as [`Service::call`](hyper::service::Service::call) does but
+    /// without boxing the future (an engine with tower [`layer`](Engine::layer)s still
+    /// boxes its layered call). For a server loop of your own around hyper, where the
+    /// future can be named: `hyper::service::service_fn(move |req| svc.handle(req))`.
+    ///
+    /// ```
+    /// # async fn demo() {
+    /// let mut app = tether::Engine::new();
+    /// app.get("/ping", async |c: &mut tether::Context| c.string(200, "pong"));
+    /// let svc = app.into_service();
+    /// let req = http::Request::get("/ping").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    /// let res = svc.handle(req).await.unwrap();
+    /// assert_eq!(res.status(), 200);
+    /// # }
+    /// ```
+    pub fn handle<B>(
+        &self,
+        req: Request<B>,
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match &self.layered {
+            Some(layered) => Either::Right(self.through_layers(layered, req)),
+            None => Either::Left(self.direct(req)),
+        }
+    }
+
     fn respond<B>(&self, req: Request<B>) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        if let Some(layered) = &self.layered {
-            let mut req = req.map(Body::from_stream);
-            if let Some(peer) = self.remote {
-                req.extensions_mut().insert(PeerAddr(peer));
-            }
-            return Box::pin(tower::ServiceExt::oneshot(layered.clone(), req));
+        match &self.layered {
+            Some(layered) => self.through_layers(layered, req),
+            None => Box::pin(self.direct(req)),
         }
+    }
+
+    /// The request through the engine's tower layers (boxed: the layers are).
+    fn through_layers<B>(&self, layered: &Layered, req: Request<B>) -> ResponseFuture
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut req = req.map(Body::from_stream);
+        if let Some(peer) = self.remote {
+            req.extensions_mut().insert(PeerAddr(peer));
+        }
+        Box::pin(tower::ServiceExt::oneshot(layered.clone(), req))
+    }
+
+    /// The request straight to its chain.
+    fn direct<B>(
+        &self,
+        req: Request<B>,
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let (head, body) = req.into_parts();
         let remote = self.remote.or_else(|| head.extensions.get::<PeerAddr>().map(|p| p.0));
         let body = request_body(body, &self.shared);
-        Box::pin(dispatch(self.shared.clone(), head, body, remote, None))
+        dispatch(self.shared.clone(), head, body, remote, None)
     }
 }
 
