@@ -73,6 +73,8 @@ impl Request {
     pub(crate) fn reset(&mut self) {
         // Dropping the head and body here matters: header values are slices of the
         // connection's read buffer, which a pooled context must not keep alive.
+        // (`Context::reset` has usually taken the head already, keeping its header map,
+        // emptied, for the next response.)
         self.head = None;
         if !matches!(self.body, RequestBody::Empty) {
             self.body = RequestBody::Empty;
