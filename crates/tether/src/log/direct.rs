@@ -25,13 +25,30 @@ pub(crate) type OwnSubscriber =
 struct Direct {
     sink: super::LogSink,
     ansi: bool,
+    /// The address of the subscriber installed: another subscriber of the same type (a
+    /// scoped one, with its own filter) is not ours.
+    installed: usize,
+    /// What its filter says of `tether::access` at `INFO` and at `WARN`. Fixed once it is
+    /// installed: its filter cannot be reloaded, and `access` only writes directly when
+    /// no span is entered, which is when span-based directives cannot apply.
+    info: bool,
+    warn: bool,
 }
 
 static DIRECT: OnceLock<Direct> = OnceLock::new();
 
-/// Lets [`access`] write to `sink` as the own subscriber (with `ansi` colours or not) would.
+/// Lets [`access`] write to `sink` as the own subscriber (with `ansi` colours or not)
+/// would. Called right after that subscriber became the global default.
 pub(super) fn enable(sink: super::LogSink, ansi: bool) {
-    let _ = DIRECT.set(Direct { sink, ansi });
+    let Some(installed) = tracing::dispatcher::get_default(own_address) else { return };
+    let info = tracing::enabled!(target: "tether::access", Level::INFO);
+    let warn = tracing::enabled!(target: "tether::access", Level::WARN);
+    let _ = DIRECT.set(Direct { sink, ansi, installed, info, warn });
+}
+
+/// The address of `dispatch`'s subscriber when it is of the own subscriber's type.
+fn own_address(dispatch: &tracing::Dispatch) -> Option<usize> {
+    dispatch.downcast_ref::<OwnSubscriber>().map(|s| std::ptr::from_ref(s) as usize)
 }
 
 /// Logs one event of target `tether::access` at `level` (`INFO` or `WARN`), whose message
@@ -40,16 +57,13 @@ pub(super) fn enable(sink: super::LogSink, ansi: bool) {
 /// subscriber is in use, or a span is entered (its name belongs in the line).
 pub(crate) fn access(level: Level, message: impl FnOnce(&mut Vec<u8>)) -> bool {
     let Some(direct) = DIRECT.get() else { return false };
-    let ours =
-        tracing::dispatcher::get_default(|d| d.is::<OwnSubscriber>() && d.current_span().id().is_none());
+    let ours = tracing::dispatcher::get_default(|d| {
+        own_address(d) == Some(direct.installed) && d.current_span().id().is_none()
+    });
     if !ours {
         return false;
     }
-    let enabled = if level == Level::WARN {
-        tracing::enabled!(target: "tether::access", Level::WARN)
-    } else {
-        tracing::enabled!(target: "tether::access", Level::INFO)
-    };
+    let enabled = if level == Level::WARN { direct.warn } else { direct.info };
     if enabled {
         LINE.with_borrow_mut(|line| line.write(direct, level, message));
     }
@@ -160,7 +174,7 @@ mod tests {
                 tracing::info!(target: "tether::access", "{message}");
             }
         });
-        let direct = Direct { sink, ansi };
+        let direct = Direct { sink, ansi, installed: 0, info: true, warn: true };
         Line::default().write(&direct, level, |b| b.extend_from_slice(message.as_bytes()));
         out.wait_for(2);
         let text = out.text();
