@@ -75,7 +75,10 @@ impl Writer {
             self.headers = HeaderMap::new();
         }
         if let Some(mut spare) = spare {
-            if self.headers.capacity() == 0 && spare.capacity() <= KEPT_HEADER_ROOM {
+            // `len` counts every value, so a request that repeated one header a hundred
+            // times (whose map keeps room for them beside its few entries) is not kept.
+            let common = spare.capacity() <= KEPT_HEADER_ROOM && spare.len() <= KEPT_HEADER_ROOM;
+            if self.headers.capacity() == 0 && common {
                 spare.clear();
                 self.headers = spare;
             }
@@ -298,6 +301,18 @@ mod tests {
     fn a_large_request_header_map_is_not_kept() {
         let mut w = Writer::new();
         w.reset(Some(request_headers(KEPT_HEADER_ROOM + 20)));
+        assert_eq!(w.headers.capacity(), 0);
+    }
+
+    #[test]
+    fn a_request_that_repeated_one_header_many_times_is_not_kept() {
+        let mut many = HeaderMap::new();
+        for _ in 0..KEPT_HEADER_ROOM + 8 {
+            many.append("x-a", HeaderValue::from_static("v"));
+        }
+        assert!(many.capacity() <= KEPT_HEADER_ROOM, "one entry, many values");
+        let mut w = Writer::new();
+        w.reset(Some(many));
         assert_eq!(w.headers.capacity(), 0);
     }
 
