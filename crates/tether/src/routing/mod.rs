@@ -6,3 +6,4 @@ pub(crate) mod pattern;
 pub(crate) mod redirect;
 pub(crate) mod route_table;
 pub(crate) mod router;
+pub(crate) mod segments;

@@ -1,5 +1,6 @@
-//! The route table: Gin path syntax on top of `matchit`, a method table per path, and
-//! the 404 / 405 / trailing-slash-redirect decisions.
+//! The route table: Gin path syntax, checked for conflicts by `matchit` and looked up in
+//! a tree of path segments ([`SegmentTree`]), a method table per path, and the 404 / 405 /
+//! trailing-slash-redirect decisions.
 //!
 //! Gin's `/user/:id` becomes matchit's `/user/{id}`; Gin's `/files/*path` becomes
 //! `/files/{*path}` plus an entry for `/files/` itself, so that, as in Gin, the catch-all
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 
 use crate::routing::pattern::{param_ranges, parse_pattern};
+use crate::routing::segments::SegmentTree;
 
 /// Index of a route in [`Router::routes`].
 pub(crate) type RouteId = usize;
@@ -39,11 +41,9 @@ pub(crate) struct Route<H> {
     pub(crate) pattern: Box<str>,
     /// Parameter names in path order.
     pub(crate) param_names: Box<[Box<str>]>,
-    /// For each parameter, the bytes of fixed text before it (`/user/:id` -> 6). Gin
-    /// parameters are whole segments, so once matchit has picked the route, each value
-    /// starts at a known distance from the one before and ends at its next `/`: only the
-    /// values are scanned, which is cheaper than matchit's parameter iterator (it
-    /// validates every key and value as UTF-8 again) or counting every slash.
+    /// For each parameter, the bytes of fixed text before it (`/user/:id` -> 6): the
+    /// catch-all fallback (a path another method's route claims) finds its values with
+    /// these; the segment tree records them as it matches.
     param_gaps: Box<[usize]>,
     /// The last parameter is a catch-all (`*path`).
     pub(crate) catch_all: bool,
@@ -92,7 +92,11 @@ pub(crate) enum Lookup {
 
 /// The route table. Built while routes are registered, then frozen and shared.
 pub(crate) struct Router<H> {
-    tree: matchit::Router<usize>,
+    /// Every pattern, as matchit writes it: registering there finds conflicts, with
+    /// matchit's well-tried rules, when the route is added.
+    conflicts: matchit::Router<usize>,
+    /// Path -> entry, for every request that the static table does not answer.
+    tree: SegmentTree,
     /// Paths without parameters, looked up by hash before the tree: most routes of a
     /// real API are static, and a hash of a short path is cheaper than a tree walk.
     statics: HashMap<Box<str>, usize, rustc_hash::FxBuildHasher>,
@@ -117,7 +121,8 @@ pub(crate) struct Router<H> {
 impl<H> Default for Router<H> {
     fn default() -> Self {
         Router {
-            tree: matchit::Router::default(),
+            conflicts: matchit::Router::default(),
+            tree: SegmentTree::default(),
             statics: HashMap::default(),
             static_lengths: 0,
             entries: Vec::new(),
@@ -168,7 +173,7 @@ impl<H: Clone> Router<H> {
             return *idx;
         }
         let idx = self.entries.len();
-        if let Err(err) = self.tree.insert(matchit_pattern, idx) {
+        if let Err(err) = self.conflicts.insert(matchit_pattern, idx) {
             let other = match &err {
                 matchit::InsertError::Conflict { with } => {
                     self.by_pattern.get(with).map(|(_, gin)| gin.clone()).unwrap_or_else(|| with.clone())
@@ -185,6 +190,13 @@ impl<H: Clone> Router<H> {
             allow: HeaderValue::from_static(""),
         });
         self.by_pattern.insert(matchit_pattern.to_owned(), (idx, gin_pattern.to_owned()));
+        // A catch-all's bare directory is its pattern up to the `*`.
+        let tree_pattern = if catch_all_root {
+            &gin_pattern[..gin_pattern.rfind('*').expect("a catch-all")]
+        } else {
+            gin_pattern
+        };
+        self.tree.insert(tree_pattern, idx);
         if !matchit_pattern.contains('{') && !catch_all_root {
             self.statics.insert(matchit_pattern.into(), idx);
             self.static_lengths |= length_bit(matchit_pattern.len());
@@ -255,19 +267,19 @@ impl<H: Clone> Router<H> {
             }
         }
         if allow.is_none() {
-            if let Ok(m) = self.tree.at(path) {
-                let entry = &self.entries[*m.value];
+            if let Some(idx) = self.tree.find(path, params) {
+                let entry = &self.entries[idx];
                 match entry.route_for(method) {
                     Some(id) => {
                         if entry.catch_all_root {
                             params.push(path.len() - 1..path.len());
-                        } else {
-                            let route = &self.routes[id];
-                            param_ranges(path, &route.param_gaps, route.catch_all, params);
                         }
                         return Lookup::Found(id);
                     }
-                    None => allow = Some(&entry.allow),
+                    None => {
+                        params.clear();
+                        allow = Some(&entry.allow);
+                    }
                 }
             }
         }
@@ -311,7 +323,8 @@ impl<H: Clone> Router<H> {
             Some(trimmed) => std::borrow::Cow::Borrowed(trimmed),
             None => std::borrow::Cow::Owned(format!("{path}/")),
         };
-        matches!(self.tree.at(&other), Ok(m) if self.entries[*m.value].route_for(method).is_some())
+        let mut scratch = Vec::new();
+        matches!(self.tree.find(&other, &mut scratch), Some(idx) if self.entries[idx].route_for(method).is_some())
     }
 }
 
