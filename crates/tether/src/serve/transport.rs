@@ -80,21 +80,35 @@ impl Watched {
 }
 
 impl AsyncRead for Watched {
+    #[inline]
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.ahead.is_empty() {
-            let n = this.ahead.len().min(buf.remaining());
-            buf.put_slice(&this.ahead[..n]);
-            this.ahead.drain(..n);
+        // The common read, straight to the socket: plain, nothing read ahead, and no
+        // response since the last read (so no next head to mark).
+        if let (Io::Plain(s), true, false) = (&mut this.io, this.ahead.is_empty(), this.wrote) {
+            return Pin::new(s).poll_read(cx, buf);
+        }
+        this.read_watched(cx, buf)
+    }
+}
+
+impl Watched {
+    /// A read that has more to do: bytes read ahead first, TLS, or the mark of a next
+    /// head after a response.
+    fn read_watched(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.ahead.is_empty() {
+            let n = self.ahead.len().min(buf.remaining());
+            buf.put_slice(&self.ahead[..n]);
+            self.ahead.drain(..n);
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
-        let poll = match &mut this.io {
+        let poll = match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => tls::read(s, cx, buf),
         };
         if buf.filled().len() > before {
-            this.read_some();
+            self.read_some();
         }
         poll
     }
