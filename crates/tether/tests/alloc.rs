@@ -91,8 +91,8 @@ async fn allocations_and_live_memory_per_request_do_not_grow() {
 
 /// The 203-route GitHub API set of Gin's router benchmarks, each route's path requested
 /// through `TetherService::handle` (no boxed future) with an empty handler, as Gin's
-/// `GithubAll` does: no allocation, but for the two routes with four parameters, where
-/// matchit's parameter list leaves its three inline slots for the heap.
+/// `GithubAll` does: no allocation at all, the routes with four parameters included (their
+/// ranges go to the pooled context's own list).
 async fn github_routes_dispatch_without_allocating() {
     const ROUTES: &str = include_str!("../benches/data/github_api_routes.txt");
     let routes: Vec<(http::Method, &'static str)> = ROUTES
@@ -129,6 +129,6 @@ async fn github_routes_dispatch_without_allocating() {
     let allocations = counting::allocations() - before;
     let four_params = routes.iter().filter(|(_, p)| p.matches(':').count() > 3).count();
     println!("GitHub API routes: {allocations} allocations for {} requests", routes.len());
-    assert_eq!(four_params, 2);
-    assert_eq!(allocations, four_params as u64, "one per route with more than three parameters, none else");
+    assert_eq!(four_params, 2, "the set has routes with four parameters");
+    assert_eq!(allocations, 0, "no request allocates");
 }
