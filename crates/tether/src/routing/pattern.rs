@@ -1,38 +1,11 @@
-//! Route paths as Gin writes them: a pattern (`/user/:id`, `/files/*path`) translated
-//! for matchit, the byte ranges of its parameters in a matched path, a group prefix joined
-//! to a relative path, and the twin path a trailing-slash redirect points to.
-
-use std::ops::Range;
-
-/// Pushes the byte ranges of a matched path's parameter values. `gaps` holds, for each
-/// parameter, the bytes of fixed text before it, counted from the end of the parameter
-/// before (from the path's start for the first): once matchit has matched the route, the
-/// fixed text is the pattern's own, byte for byte, so only the values are scanned, each
-/// to its next `/`. With `catch_all`, the last one runs to the end of the path and keeps
-/// its leading `/`, as Gin's catch-all does.
-pub(crate) fn param_ranges(path: &str, gaps: &[usize], catch_all: bool, out: &mut Vec<Range<usize>>) {
-    let bytes = path.as_bytes();
-    let mut end = 0;
-    for (n, &gap) in gaps.iter().enumerate() {
-        let start = end + gap;
-        if catch_all && n == gaps.len() - 1 {
-            out.push(start - 1..bytes.len());
-            return;
-        }
-        end = match bytes.get(start..) {
-            Some(rest) => start + rest.iter().position(|&b| b == b'/').unwrap_or(rest.len()),
-            None => return, // cannot happen for a path the route matched
-        };
-        out.push(start..end);
-    }
-}
+//! Route paths as Gin writes them: a pattern (`/user/:id`, `/files/*path`) checked and
+//! translated for matchit, a group prefix joined to a relative path, and the twin path a
+//! trailing-slash redirect points to.
 
 /// A Gin pattern translated for matchit.
 pub(crate) struct ParsedPattern {
     pub(crate) matchit: String,
     pub(crate) names: Vec<Box<str>>,
-    /// For each parameter, the bytes of fixed text before it (see [`param_ranges`]).
-    pub(crate) gaps: Vec<usize>,
     pub(crate) catch_all: bool,
 }
 
@@ -40,9 +13,6 @@ pub(crate) fn parse_pattern(path: &str) -> ParsedPattern {
     assert!(path.starts_with('/'), "tether: route path {path:?} must begin with '/'");
     let mut out = String::with_capacity(path.len() + 8);
     let mut names: Vec<Box<str>> = Vec::new();
-    let mut gaps = Vec::new();
-    // Fixed bytes since the last parameter's end: the leading `/` to begin with.
-    let mut fixed = 1;
     let mut catch_all = false;
     let segments: Vec<&str> = path[1..].split('/').collect();
     for (i, seg) in segments.iter().enumerate() {
@@ -53,7 +23,6 @@ pub(crate) fn parse_pattern(path: &str) -> ParsedPattern {
             _ => {
                 // A literal segment; matchit reserves braces, so escape them.
                 out.push_str(&seg.replace('{', "{{").replace('}', "}}"));
-                fixed += seg.len() + 1;
                 continue;
             }
         };
@@ -79,11 +48,8 @@ pub(crate) fn parse_pattern(path: &str) -> ParsedPattern {
         out.push_str(name);
         out.push('}');
         names.push(name.into());
-        gaps.push(fixed);
-        // The `/` after the parameter, if a segment follows.
-        fixed = 1;
     }
-    ParsedPattern { matchit: out, names, gaps, catch_all }
+    ParsedPattern { matchit: out, names, catch_all }
 }
 
 /// Joins a group prefix and a relative path the way Gin does: one slash between them, and

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Method};
 
-use crate::routing::pattern::{param_ranges, parse_pattern};
+use crate::routing::pattern::parse_pattern;
 use crate::routing::segments::SegmentTree;
 
 /// Index of a route in [`Router::routes`].
@@ -41,12 +41,6 @@ pub(crate) struct Route<H> {
     pub(crate) pattern: Box<str>,
     /// Parameter names in path order.
     pub(crate) param_names: Box<[Box<str>]>,
-    /// For each parameter, the bytes of fixed text before it (`/user/:id` -> 6): the
-    /// catch-all fallback (a path another method's route claims) finds its values with
-    /// these; the segment tree records them as it matches.
-    param_gaps: Box<[usize]>,
-    /// The last parameter is a catch-all (`*path`).
-    pub(crate) catch_all: bool,
     /// The method it answers; `None` for every method (`any`).
     pub(crate) method: Option<Method>,
     /// The whole chain, global middleware first.
@@ -107,10 +101,6 @@ pub(crate) struct Router<H> {
     /// matchit pattern -> entry index, and back to the Gin pattern for error messages.
     by_pattern: HashMap<String, (usize, String)>,
     pub(crate) routes: Vec<Route<H>>,
-    /// Catch-all routes with no other parameter, by their static prefix (`/static/` for
-    /// `/static/*filepath`): a path that a route for other methods claims still reaches
-    /// them for their own method, as in Gin's per-method trees.
-    catch_all_fallbacks: Vec<(Box<str>, RouteId)>,
     /// `Engine::redirect_trailing_slash(false)`: no trailing-slash redirects.
     pub(crate) no_slash_redirects: bool,
     /// `Engine::handle_method_not_allowed(false)`: a path known for other methods only is
@@ -128,7 +118,6 @@ impl<H> Default for Router<H> {
             entries: Vec::new(),
             by_pattern: HashMap::new(),
             routes: Vec::new(),
-            catch_all_fallbacks: Vec::new(),
             no_slash_redirects: false,
             no_method_not_allowed: false,
         }
@@ -160,8 +149,6 @@ impl<H: Clone> Router<H> {
         self.routes.push(Route {
             pattern: path.into(),
             param_names: parsed.names.into_boxed_slice(),
-            param_gaps: parsed.gaps.into_boxed_slice(),
-            catch_all: parsed.catch_all,
             method: method.clone(),
             chain,
         });
@@ -229,13 +216,6 @@ impl<H: Clone> Router<H> {
     /// whole chain with the global middleware in front (global middleware applies to every
     /// route, whenever it was added). Called once, when the engine is frozen.
     pub(crate) fn freeze(&mut self, global: &[H]) {
-        self.catch_all_fallbacks = self
-            .routes
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.catch_all && r.param_names.len() == 1)
-            .map(|(id, r)| (r.pattern[..r.pattern.rfind('*').expect("a catch-all")].into(), id))
-            .collect();
         for r in &mut self.routes {
             r.chain = global.iter().chain(r.chain.iter()).cloned().collect();
         }
@@ -256,62 +236,41 @@ impl<H: Clone> Router<H> {
     /// route's order.
     pub(crate) fn lookup(&self, method: &Method, path: &str, params: &mut Vec<Range<usize>>) -> Lookup {
         params.clear();
-        let mut allow = None;
+        let mut known = None;
         if self.static_lengths & length_bit(path.len()) != 0 {
             if let Some(&idx) = self.statics.get(path) {
                 let entry = &self.entries[idx];
                 match entry.route_for(method) {
                     Some(id) => return Lookup::Found(id),
-                    None => allow = Some(&entry.allow),
+                    // Another pattern may still answer this method (`/user/:id` beside
+                    // `/user/new`): the tree decides, as Gin's per-method trees do.
+                    None => known = Some(entry),
                 }
             }
         }
-        if allow.is_none() {
-            if let Some(idx) = self.tree.find(path, params) {
-                let entry = &self.entries[idx];
-                match entry.route_for(method) {
-                    Some(id) => {
-                        if entry.catch_all_root {
-                            params.push(path.len() - 1..path.len());
-                        }
-                        return Lookup::Found(id);
-                    }
-                    None => {
-                        params.clear();
-                        allow = Some(&entry.allow);
-                    }
-                }
+        let for_method = |idx: usize| self.entries[idx].route_for(method).is_some();
+        if let Some(idx) = self.tree.find(path, params, for_method) {
+            let entry = &self.entries[idx];
+            let id = entry.route_for(method).expect("the tree took an entry for this method");
+            if entry.catch_all_root {
+                params.push(path.len() - 1..path.len());
             }
-        }
-        if allow.is_some() {
-            if let Some(id) = self.catch_all_for(method, path) {
-                let route = &self.routes[id];
-                param_ranges(path, &route.param_gaps, true, params);
-                return Lookup::Found(id);
-            }
+            return Lookup::Found(id);
         }
         if !self.no_slash_redirects && self.has_slash_twin(method, path) {
             return Lookup::Redirect;
         }
-        match allow {
-            Some(allow) if !self.no_method_not_allowed => Lookup::MethodNotAllowed(allow.clone()),
-            _ => Lookup::NotFound,
+        if self.no_method_not_allowed {
+            return Lookup::NotFound;
         }
-    }
-
-    /// A catch-all route for `method` under which `path` falls, the longest prefix first.
-    fn catch_all_for(&self, method: &Method, path: &str) -> Option<RouteId> {
-        self.catch_all_fallbacks
-            .iter()
-            .filter(|(prefix, id)| {
-                path.starts_with(&**prefix)
-                    && self.routes[*id]
-                        .method
-                        .as_ref()
-                        .is_none_or(|m| m == method || (*m == Method::GET && method == Method::HEAD))
-            })
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, id)| *id)
+        // The path exists for other methods: 405, with the methods of the first pattern
+        // it matches.
+        let known = known.or_else(|| self.tree.find(path, params, |_| true).map(|idx| &self.entries[idx]));
+        params.clear();
+        match known {
+            Some(entry) => Lookup::MethodNotAllowed(entry.allow.clone()),
+            None => Lookup::NotFound,
+        }
     }
 
     /// Whether the path with (or without) a trailing slash has a route for `method`.
@@ -324,7 +283,7 @@ impl<H: Clone> Router<H> {
             None => std::borrow::Cow::Owned(format!("{path}/")),
         };
         let mut scratch = Vec::new();
-        matches!(self.tree.find(&other, &mut scratch), Some(idx) if self.entries[idx].route_for(method).is_some())
+        self.tree.find(&other, &mut scratch, |idx| self.entries[idx].route_for(method).is_some()).is_some()
     }
 }
 
@@ -393,6 +352,35 @@ mod tests {
     }
 
     #[test]
+    fn a_method_reaches_its_own_pattern_past_one_that_answers_others() {
+        let r = router(&[
+            ("GET", "/user/new"),
+            ("POST", "/user/:id"),
+            ("GET", "/files/:name/raw"),
+            ("PUT", "/files/:name/*rest"),
+        ]);
+        // Gin's trees are per method: POST has only /user/:id, so /user/new is a value.
+        assert_eq!(found(&r, "POST", "/user/new"), Some(("/user/:id".into(), vec!["new".into()])));
+        assert_eq!(found(&r, "GET", "/user/new"), Some(("/user/new".into(), vec![])));
+        assert_eq!(
+            found(&r, "PUT", "/files/a/raw"),
+            Some(("/files/:name/*rest".into(), vec!["a".into(), "/raw".into()]))
+        );
+        assert_eq!(found(&r, "GET", "/files/a/raw"), Some(("/files/:name/raw".into(), vec!["a".into()])));
+        let mut ranges = Vec::new();
+        // No pattern answers DELETE: 405 with the methods of the first pattern the path
+        // matches, and no parameter left behind.
+        assert!(
+            matches!(r.lookup(&Method::DELETE, "/user/new", &mut ranges), Lookup::MethodNotAllowed(a) if a == "GET, HEAD")
+        );
+        assert!(ranges.is_empty());
+        assert!(
+            matches!(r.lookup(&Method::DELETE, "/user/7", &mut ranges), Lookup::MethodNotAllowed(a) if a == "POST")
+        );
+        assert!(ranges.is_empty());
+    }
+
+    #[test]
     fn decisions_are_per_method_as_gin_s_trees() {
         // static_dir("/") beside POST /upload: Gin's example layout.
         let mut r = router(&[("GET", "/*filepath"), ("POST", "/upload"), ("GET", "/page/")]);
@@ -436,7 +424,7 @@ mod github_routes {
     }
 
     #[test]
-    fn param_ranges_agree_with_matchit_on_every_github_route() {
+    fn parameters_agree_with_matchit_on_every_github_route() {
         let mut r = Router::<()>::default();
         let mut reference = matchit::Router::new();
         for line in ROUTES.lines().filter(|l| !l.trim().is_empty()) {
@@ -463,19 +451,17 @@ mod github_routes {
     #[test]
     fn catch_all_ranges_keep_the_slash() {
         let ranges = |pattern: &str, path: &str| {
-            let parsed = parse_pattern(pattern);
+            let mut r = Router::<()>::default();
+            r.add(Some(Method::GET), pattern, Vec::new().into());
+            r.freeze(&[]);
             let mut out = Vec::new();
-            param_ranges(path, &parsed.gaps, parsed.catch_all, &mut out);
+            assert!(matches!(r.lookup(&Method::GET, path, &mut out), Lookup::Found(0)), "{path}");
             out.iter().map(|r| path[r.clone()].to_owned()).collect::<Vec<_>>()
         };
         assert_eq!(ranges("/src/*path", "/src/a/b/c"), ["/a/b/c"]);
         assert_eq!(ranges("/u/:id/f/*rest", "/u/7/f/x/y"), ["7", "/x/y"]);
         assert_eq!(ranges("/:a/b/:c", "/a/b/c"), ["a", "c"]);
         assert_eq!(ranges("/v1/:id/", "/v1/abc/"), ["abc"]);
-        assert_eq!(
-            ranges("/{x}/:id", "/{x}/7"),
-            ["7"],
-            "fixed text counts the path's bytes, not matchit's escapes"
-        );
+        assert_eq!(ranges("/{x}/:id", "/{x}/7"), ["7"], "braces are text, not matchit's escapes");
     }
 }

@@ -6,6 +6,11 @@
 //! priority and backtracking as matchit, which still checks every pattern for conflicts
 //! when it is registered). The values' byte ranges are recorded on the way down, so a
 //! match needs no second pass over the path, and nothing is allocated.
+//!
+//! A match is an entry the caller accepts: the router accepts only entries with a route
+//! for the request's method, so that a branch whose entry answers other methods is left
+//! for the next one, as in Gin, whose trees are per method (`POST /user/new` reaches
+//! `POST /user/:id` beside `GET /user/new`).
 
 use std::ops::Range;
 
@@ -107,21 +112,24 @@ impl SegmentTree {
         NodeId::try_from(self.nodes.len() - 1).expect("fewer than 4 billion route segments")
     }
 
-    /// The entry `path` matches, with the byte ranges of its parameter values pushed to
-    /// `params` in path order (a catch-all's keeps its leading `/`). On no match, `params`
-    /// is left as it was.
-    pub(crate) fn find(&self, path: &str, params: &mut Vec<Range<usize>>) -> Option<EntryId> {
+    /// The first entry that `path` matches and `accept` takes, with the byte ranges of
+    /// its parameter values pushed to `params` in path order (a catch-all's keeps its
+    /// leading `/`). On no match, `params` is left as it was.
+    pub(crate) fn find<A>(&self, path: &str, params: &mut Vec<Range<usize>>, accept: A) -> Option<EntryId>
+    where
+        A: Fn(EntryId) -> bool + Copy,
+    {
         let bytes = path.as_bytes();
         if bytes.first() != Some(&b'/') {
             return None;
         }
         let before = params.len();
-        match self.descend(bytes, params) {
+        match self.descend(bytes, params, accept) {
             Descent::Found(entry) => Some(entry),
             Descent::DeadEnd { passed_alternatives } => {
                 params.truncate(before);
                 if passed_alternatives {
-                    self.walk(0, bytes, 1, params)
+                    self.walk(0, bytes, 1, params, accept)
                 } else {
                     None
                 }
@@ -132,7 +140,10 @@ impl SegmentTree {
     /// The first try: straight down, a literal child before the parameter child, in a
     /// loop. Most paths match this way; one that dead-ends after passing up a parameter
     /// or catch-all for a literal is walked again, with going back ([`Self::walk`]).
-    fn descend(&self, path: &[u8], params: &mut Vec<Range<usize>>) -> Descent {
+    fn descend<A>(&self, path: &[u8], params: &mut Vec<Range<usize>>, accept: A) -> Descent
+    where
+        A: Fn(EntryId) -> bool,
+    {
         let mut node: NodeId = 0;
         let mut at = 1;
         let mut passed_alternatives = false;
@@ -151,7 +162,7 @@ impl SegmentTree {
                         params.push(at..end);
                         (child, end)
                     }
-                    (_, Some(entry)) if at < path.len() => {
+                    (_, Some(entry)) if at < path.len() && accept(entry) => {
                         params.push(at - 1..path.len());
                         return Descent::Found(entry);
                     }
@@ -160,8 +171,8 @@ impl SegmentTree {
             };
             if end == path.len() {
                 return match self.nodes[next as usize].entry {
-                    Some(entry) => Descent::Found(entry),
-                    None => Descent::DeadEnd { passed_alternatives },
+                    Some(entry) if accept(entry) => Descent::Found(entry),
+                    _ => Descent::DeadEnd { passed_alternatives },
                 };
             }
             node = next;
@@ -171,11 +182,21 @@ impl SegmentTree {
 
     /// Matches the segment of `path` that starts at `at` (just after a `/`) at `node`,
     /// and the rest below it.
-    fn walk(&self, node: NodeId, path: &[u8], at: usize, params: &mut Vec<Range<usize>>) -> Option<EntryId> {
+    fn walk<A>(
+        &self,
+        node: NodeId,
+        path: &[u8],
+        at: usize,
+        params: &mut Vec<Range<usize>>,
+        accept: A,
+    ) -> Option<EntryId>
+    where
+        A: Fn(EntryId) -> bool + Copy,
+    {
         let n = &self.nodes[node as usize];
         let rest = &path[at..];
         if let Some((child, len)) = self.literal(node, rest) {
-            if let Some(found) = self.below(child, path, at + len, params) {
+            if let Some(found) = self.below(child, path, at + len, params, accept) {
                 return Some(found);
             }
         }
@@ -184,20 +205,14 @@ impl SegmentTree {
             if b != b'/' {
                 let end = at + segment_len(rest);
                 params.push(at..end);
-                if let Some(found) = self.below(child, path, end, params) {
+                if let Some(found) = self.below(child, path, end, params, accept) {
                     return Some(found);
                 }
                 params.pop();
             }
         }
-        self.catch_all(n, path, at, params)
-    }
-
-    /// The catch-all of `n`, if it has one and the path goes on after `at`.
-    #[inline]
-    fn catch_all(&self, n: &Node, path: &[u8], at: usize, params: &mut Vec<Range<usize>>) -> Option<EntryId> {
         match n.catch_all {
-            Some(entry) if at < path.len() => {
+            Some(entry) if at < path.len() && accept(entry) => {
                 params.push(at - 1..path.len());
                 Some(entry)
             }
@@ -208,17 +223,21 @@ impl SegmentTree {
     /// After a segment ending at `end` took us to `child`: its entry at the end of the
     /// path, else the next segment.
     #[inline]
-    fn below(
+    fn below<A>(
         &self,
         child: NodeId,
         path: &[u8],
         end: usize,
         params: &mut Vec<Range<usize>>,
-    ) -> Option<EntryId> {
+        accept: A,
+    ) -> Option<EntryId>
+    where
+        A: Fn(EntryId) -> bool + Copy,
+    {
         if end == path.len() {
-            self.nodes[child as usize].entry
+            self.nodes[child as usize].entry.filter(|&entry| accept(entry))
         } else {
-            self.walk(child, path, end + 1, params)
+            self.walk(child, path, end + 1, params, accept)
         }
     }
 }
@@ -253,8 +272,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn found(tree: &SegmentTree, path: &str) -> Option<(EntryId, Vec<String>)> {
+        found_taking(tree, path, |_| true)
+    }
+
+    fn found_taking(
+        tree: &SegmentTree,
+        path: &str,
+        accept: impl Fn(EntryId) -> bool + Copy,
+    ) -> Option<(EntryId, Vec<String>)> {
         let mut params = Vec::new();
-        let entry = tree.find(path, &mut params)?;
+        let entry = tree.find(path, &mut params, accept)?;
         Some((entry, params.into_iter().map(|r| path[r].to_owned()).collect()))
     }
 
@@ -291,14 +318,19 @@ mod tests {
 
     proptest! {
         /// The tree finds what matchit finds, on any set of patterns matchit accepts:
-        /// same entry, same parameter values.
+        /// same entry, same parameter values. And when the caller accepts only some
+        /// entries (the router: those with a route for the method), it finds what matchit
+        /// finds among those patterns alone.
         #[test]
         fn agrees_with_matchit(
             patterns in prop::collection::vec(prop::collection::vec(prop::sample::select(PATTERN_SEGMENTS), 1..4), 1..8),
             paths in prop::collection::vec(prop::collection::vec(prop::sample::select(PATH_SEGMENTS), 1..5), 1..20),
+            mask in any::<u16>(),
         ) {
+            let taken = move |entry: EntryId| mask >> (entry % 16) & 1 == 1;
             let mut tree = SegmentTree::default();
             let mut reference = matchit::Router::new();
+            let mut only_taken = matchit::Router::new();
             for (entry, segs) in patterns.iter().enumerate() {
                 // Gin's rules: a catch-all last, a parameter name once.
                 if segs.iter().rev().skip(1).any(|s| s.starts_with('*')) {
@@ -314,29 +346,44 @@ mod tests {
                     continue;
                 }
                 tree.insert(&pattern, entry);
+                if taken(entry) {
+                    only_taken.insert(parsed.matchit.clone(), entry).unwrap();
+                }
                 if parsed.catch_all {
                     let root = &parsed.matchit[..parsed.matchit.rfind('{').unwrap()];
                     if reference.insert(root, entry + 100).is_ok() {
                         tree.insert(&pattern[..pattern.rfind('*').unwrap()], entry + 100);
+                        if taken(entry + 100) {
+                            only_taken.insert(root, entry + 100).unwrap();
+                        }
                     }
                 }
             }
-            for segs in &paths {
-                let path = join(segs);
-                let theirs = reference.at(&path).ok().map(|m| {
-                    let values = m.params.iter().map(|(_, v)| v.to_owned());
-                    (*m.value, values.collect::<Vec<_>>())
-                });
-                let mut ours = found(&tree, &path);
-                // A catch-all's value keeps its leading `/` here, as Gin's does; matchit's
-                // does not.
-                if let Some((entry, values)) = &mut ours {
-                    if patterns.get(*entry).is_some_and(|segs| segs.last().is_some_and(|s| s.starts_with('*'))) {
+            // A catch-all's value keeps its leading `/` here, as Gin's does; matchit's
+            // does not.
+            let as_matchit = |found: Option<(EntryId, Vec<String>)>| {
+                found.map(|(entry, mut values)| {
+                    if patterns.get(entry).is_some_and(|segs| segs.last().is_some_and(|s| s.starts_with('*'))) {
                         let last = values.last_mut().expect("a catch-all has a value");
                         *last = last.strip_prefix('/').expect("it keeps its slash").to_owned();
                     }
-                }
-                prop_assert_eq!(ours, theirs, "path {}", path);
+                    (entry, values)
+                })
+            };
+            let at = |router: &matchit::Router<EntryId>, path: &str| {
+                router.at(path).ok().map(|m| {
+                    let values = m.params.iter().map(|(_, v)| v.to_owned());
+                    (*m.value, values.collect::<Vec<_>>())
+                })
+            };
+            for segs in &paths {
+                let path = join(segs);
+                prop_assert_eq!(as_matchit(found(&tree, &path)), at(&reference, &path), "path {}", path);
+                prop_assert_eq!(
+                    as_matchit(found_taking(&tree, &path, taken)),
+                    at(&only_taken, &path),
+                    "path {} taking {:016b}", path, mask
+                );
             }
         }
     }
