@@ -58,6 +58,10 @@ impl std::fmt::Debug for Writer {
 /// Header entries of room a pooled context keeps for the next response.
 const KEPT_HEADER_ROOM: usize = 32;
 
+/// Header entries a kept map holds without growing: what `http` gives a new map on its
+/// first insert (eight slots).
+const RESPONSE_ROOM: usize = 6;
+
 impl Writer {
     pub(crate) fn new() -> Self {
         Writer { status: StatusCode::OK, headers: HeaderMap::new(), body: Body::empty(), scratch: Vec::new() }
@@ -80,6 +84,10 @@ impl Writer {
             let common = spare.capacity() <= KEPT_HEADER_ROOM && spare.len() <= KEPT_HEADER_ROOM;
             if self.headers.capacity() == 0 && common {
                 spare.clear();
+                // Room for a few more than a small request brought: the map goes back to
+                // hyper with the response and comes round again for a request's head, and
+                // a map filled to half its slots probes further on every look-up there.
+                spare.reserve(RESPONSE_ROOM);
                 self.headers = spare;
             }
         }
