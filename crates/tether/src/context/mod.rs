@@ -130,9 +130,11 @@ impl Context {
 
     /// Clears everything the request left, so the context can serve another.
     pub(crate) fn reset(&mut self) {
-        let request_headers = self.req.take_headers();
+        if let Some(head) = self.req.head_mut() {
+            self.res.take_room(&mut head.headers);
+        }
         self.req.reset();
-        self.res.reset(request_headers);
+        self.res.reset();
         self.index = 0;
         self.aborted = false;
     }

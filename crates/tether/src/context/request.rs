@@ -64,20 +64,17 @@ impl Request {
         lookup
     }
 
-    /// The request's header map, taken out of its head before the head is dropped: its
-    /// room can hold the next response's headers.
-    pub(crate) fn take_headers(&mut self) -> Option<http::HeaderMap> {
-        // The head goes here, its header map moved out whole: no empty map is made in
-        // its place only to be dropped.
-        self.head.take().map(|head| head.headers)
+    /// The request head, between requests too (`None` then).
+    pub(super) fn head_mut(&mut self) -> Option<&mut http::request::Parts> {
+        self.head.as_mut()
     }
 
     /// Clears everything the request left, so the context can serve another.
     pub(crate) fn reset(&mut self) {
         // Dropping the head and body here matters: header values are slices of the
         // connection's read buffer, which a pooled context must not keep alive.
-        // (`Context::reset` has usually taken the head already, keeping its header map,
-        // emptied, for the next response.)
+        // (`Context::reset` has usually swapped the head's header map, emptied, into the
+        // writer for the next response.)
         self.head = None;
         if !matches!(self.body, RequestBody::Empty) {
             self.body = RequestBody::Empty;

@@ -67,29 +67,37 @@ impl Writer {
         Writer { status: StatusCode::OK, headers: HeaderMap::new(), body: Body::empty(), scratch: Vec::new() }
     }
 
-    /// Clears the response for the next request. `spare` (the finished request's header
-    /// map) becomes the room for the next response's headers when that has none: one
-    /// allocation and one free fewer per request, since the response's map otherwise
-    /// leaves with it and the next `render` allocates another. Emptied first (its values
-    /// are slices of the connection's read buffer, which a pooled context must not keep
-    /// alive), and kept only at a common size.
-    pub(crate) fn reset(&mut self, spare: Option<HeaderMap>) {
-        self.status = StatusCode::OK;
+    /// Makes `spare` (the finished request's header map) the room for the next
+    /// response's headers, when the writer has none: one allocation and one free fewer
+    /// per request, since the response's map otherwise leaves with it and the next
+    /// `render` allocates another. `spare` is emptied first (its values are slices of the
+    /// connection's read buffer, which a pooled context must not keep alive), kept only
+    /// at a common size, and swapped in place: `spare` is left with the writer's empty
+    /// map, dropped with the request head.
+    pub(crate) fn take_room(&mut self, spare: &mut HeaderMap) {
+        // Headers a cut request left (no response was taken) go first.
         if !self.headers.is_empty() {
             self.headers = HeaderMap::new();
         }
-        if let Some(mut spare) = spare {
-            // `len` counts every value, so a request that repeated one header a hundred
-            // times (whose map keeps room for them beside its few entries) is not kept.
-            let common = spare.capacity() <= KEPT_HEADER_ROOM && spare.len() <= KEPT_HEADER_ROOM;
-            if self.headers.capacity() == 0 && common {
-                spare.clear();
-                // Room for a few more than a small request brought: the map goes back to
-                // hyper with the response and comes round again for a request's head, and
-                // a map filled to half its slots probes further on every look-up there.
-                spare.reserve(RESPONSE_ROOM);
-                self.headers = spare;
-            }
+        // `len` counts every value, so a request that repeated one header a hundred
+        // times (whose map keeps room for them beside its few entries) is not kept.
+        let common = spare.capacity() <= KEPT_HEADER_ROOM && spare.len() <= KEPT_HEADER_ROOM;
+        if self.headers.capacity() == 0 && common {
+            spare.clear();
+            // Room for a few more than a small request brought: the map goes back to
+            // hyper with the response and comes round again for a request's head, and
+            // a map filled to half its slots probes further on every look-up there.
+            spare.reserve(RESPONSE_ROOM);
+            std::mem::swap(&mut self.headers, spare);
+        }
+    }
+
+    /// Clears the response for the next request (its header map: see
+    /// [`take_room`](Self::take_room)).
+    pub(crate) fn reset(&mut self) {
+        self.status = StatusCode::OK;
+        if !self.headers.is_empty() {
+            self.headers = HeaderMap::new();
         }
         self.body = Body::empty();
     }
@@ -298,7 +306,8 @@ mod tests {
         let mut w = Writer::new();
         w.string(200, "hi");
         drop(w.take_response());
-        w.reset(Some(request_headers(5)));
+        w.take_room(&mut request_headers(5));
+        w.reset();
         assert!(w.headers.is_empty(), "no request header may reach the next response");
         assert!(w.headers.capacity() >= 5);
         w.string(200, "again");
@@ -308,7 +317,8 @@ mod tests {
     #[test]
     fn a_large_request_header_map_is_not_kept() {
         let mut w = Writer::new();
-        w.reset(Some(request_headers(KEPT_HEADER_ROOM + 20)));
+        w.take_room(&mut request_headers(KEPT_HEADER_ROOM + 20));
+        w.reset();
         assert_eq!(w.headers.capacity(), 0);
     }
 
@@ -320,7 +330,8 @@ mod tests {
         }
         assert!(many.capacity() <= KEPT_HEADER_ROOM, "one entry, many values");
         let mut w = Writer::new();
-        w.reset(Some(many));
+        w.take_room(&mut many);
+        w.reset();
         assert_eq!(w.headers.capacity(), 0);
     }
 
@@ -328,7 +339,8 @@ mod tests {
     fn headers_a_cut_request_left_are_dropped_before_the_room_is_taken() {
         let mut w = Writer::new();
         w.header("x-left", "over");
-        w.reset(Some(request_headers(3)));
+        w.take_room(&mut request_headers(3));
+        w.reset();
         assert!(w.headers.is_empty());
         assert!(w.headers.capacity() >= 3);
     }
