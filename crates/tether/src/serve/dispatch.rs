@@ -111,7 +111,6 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(mut ctx) = self.ctx.take() else { return };
-        ctx.end_request();
         if let Some(shared) = &ctx.shared {
             shared.stats.in_flight.fetch_sub(1, Relaxed);
             if self.done {
@@ -126,8 +125,12 @@ impl Drop for Lease {
                 metrics.record(ctx.chain, status, started.elapsed());
             }
         }
+        // The request is over: tasks tied to it are cancelled (by the reset, for a
+        // context going back to the pool).
         if self.done {
             pool::give(ctx);
+        } else {
+            ctx.end_request();
         }
     }
 }
