@@ -352,6 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn a_path_of_ten_thousand_segments_is_looked_up_to_the_tree_s_depth_only() {
+        let r = router(&[("GET", "/:a/:b/x"), ("GET", "/:a/:b/:c/y"), ("GET", "/:a/:b/:c/*rest")]);
+        let deep = "/a".repeat(10_000);
+        assert_eq!(
+            found(&r, "GET", &deep).map(|(p, v)| (p, v[3].len())),
+            Some(("/:a/:b/:c/*rest".into(), 19_994))
+        );
+        let r = router(&[("GET", "/:a/:b/x"), ("GET", "/:a/:b/:c/y")]);
+        assert!(matches!(r.lookup(&Method::GET, &deep, &mut Vec::new()), Lookup::NotFound));
+    }
+
+    #[test]
     fn a_method_reaches_its_own_pattern_past_one_that_answers_others() {
         let r = router(&[
             ("GET", "/user/new"),

@@ -181,7 +181,8 @@ impl SegmentTree {
     }
 
     /// Matches the segment of `path` that starts at `at` (just after a `/`) at `node`,
-    /// and the rest below it.
+    /// and the rest below it. It goes only as deep as the tree, whatever the path: a
+    /// hostile path of ten thousand segments ends at the deepest pattern's depth.
     fn walk<A>(
         &self,
         node: NodeId,
