@@ -82,11 +82,14 @@ impl Writer {
         // `len` counts every value, so a request that repeated one header a hundred
         // times (whose map keeps room for them beside its few entries) is not kept.
         let common = spare.capacity() <= KEPT_HEADER_ROOM && spare.len() <= KEPT_HEADER_ROOM;
-        if self.headers.capacity() == 0 && common {
+        // A map with no room (a request built without headers) is no help, and growing it
+        // here would allocate for every such request.
+        if self.headers.capacity() == 0 && spare.capacity() > 0 && common {
             spare.clear();
             // Room for a few more than a small request brought: the map goes back to
             // hyper with the response and comes round again for a request's head, and
-            // a map filled to half its slots probes further on every look-up there.
+            // a map filled to half its slots probes further on every look-up there. It
+            // grows once; then it circulates at that size.
             spare.reserve(RESPONSE_ROOM);
             std::mem::swap(&mut self.headers, spare);
         }
@@ -312,6 +315,15 @@ mod tests {
         assert!(w.headers.capacity() >= 5);
         w.string(200, "again");
         assert_eq!(w.headers.len(), 1);
+    }
+
+    #[test]
+    fn a_request_map_with_no_room_is_left_alone() {
+        let mut w = Writer::new();
+        let mut none = HeaderMap::new();
+        w.take_room(&mut none);
+        assert_eq!(w.headers.capacity(), 0);
+        assert_eq!(none.capacity(), 0, "not grown for nothing");
     }
 
     #[test]
