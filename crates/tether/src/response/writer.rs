@@ -58,9 +58,11 @@ impl std::fmt::Debug for Writer {
 /// Header entries of room a pooled context keeps for the next response.
 const KEPT_HEADER_ROOM: usize = 32;
 
-/// Header entries a kept map holds without growing: what `http` gives a new map on its
-/// first insert (eight slots).
-const RESPONSE_ROOM: usize = 6;
+/// Header entries a kept map holds without growing (four slots). A map from a request
+/// with one header has one slot, and growing it on each next head costs more than this
+/// does once; growing to eight slots (what `http` gives a new map) saved 27 instructions
+/// a request more but held 330 KiB more with 1,000 idle connections, each keeping one.
+const RESPONSE_ROOM: usize = 3;
 
 impl Writer {
     pub(crate) fn new() -> Self {
