@@ -37,6 +37,8 @@ pub(crate) struct Conn {
     pub(crate) layered: Option<crate::serve::layered::Layered>,
     pub(crate) peer: SocketAddr,
     pub(crate) guard: SlotGuard,
+    /// The connection's place under `max_connections`, given back when it closes.
+    pub(crate) permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Serves one connection to the end: plain (HTTP/2 if it opens with the preface) or TLS
@@ -50,12 +52,83 @@ pub(crate) struct Conn {
 /// The service is a `service_fn` around [`dispatch`], not the boxed `TetherService`:
 /// hyper keeps the in-flight future in a slot of its own, so the request's future needs
 /// no box of ours. Only an engine with tower layers pays for boxes.
+///
+/// The task is this function's future, about 1,370 bytes a connection. Its arguments are
+/// used in place, not taken apart into locals: an async function keeps its arguments for
+/// its whole life, so locals made from them would be held twice.
 pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::serve::tls::TlsConfig>) {
-    let Conn { shared, layered, peer, guard } = conn;
+    let shared = &conn.shared;
+    let peer = conn.peer;
     shared.stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     let settings = &shared.settings;
-    let transport = match tls {
+    let transport = open(stream, tls, settings, peer).await;
+    if let Some((io, ahead, h2)) = transport {
+        let guard = &conn.guard;
+        let layered = conn.layered;
+        let slot = guard.slot.clone();
+        let app = shared.clone();
+        let bodies = settings.body_guard(&shared.body_budget, true);
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let in_flight = slot.begin();
+            match &layered {
+                None => {
+                    let (head, body) = req.into_parts();
+                    let body = RequestBody::incoming(body, &bodies);
+                    Either::Left(dispatch(app.clone(), head, body, Some(peer), Some(in_flight)))
+                }
+                Some(layered) => {
+                    // Through the layers: the body boxed (paced, not budgeted), the peer in
+                    // the extensions.
+                    let mut req = req.map(|b| crate::Body::from_stream(GuardedBody::new(b, &bodies)));
+                    req.extensions_mut().insert(crate::PeerAddr(peer));
+                    // Boxed: the layered future's poll stays out of the direct path's code.
+                    let layered: LayeredFuture =
+                        Box::pin(tower::ServiceExt::oneshot(layered.clone(), req).map(move |r| {
+                            drop(in_flight);
+                            r
+                        }));
+                    Either::Right(layered)
+                }
+            }
+        });
+        let io = TokioIo::new(Watched::new(io, guard.slot.clone(), ahead, !h2));
+        // HTTP/2's connection state is boxed: held inline, it would size every
+        // connection's task to the larger of the two, HTTP/1 ones included. Neither
+        // connection is bound to a name of its own: a `let` lives to the end of its block,
+        // after the `.await`, so the task would keep room for it beside the future that
+        // took it (1,632 bytes for HTTP/2's, which made every task 2,296 bytes).
+        let result = if h2 {
+            let slot = guard.slot.clone();
+            Box::pin(Controlled::new(http2_builder(settings).serve_connection(io, svc), slot)).await
+        } else {
+            Controlled::new(http1_builder(settings).serve_connection(io, svc), guard.slot.clone()).await
+        };
+        if let Err(e) = result {
+            tracing::debug!(target: "tether", error = %e, "connection ended with an error");
+        }
+    }
+    // The slot leaves the watcher's table before the count drops, and the permit goes
+    // last.
+    drop(conn.guard);
+    conn.shared.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    drop(conn.permit);
+}
+
+/// The connection's transport and protocol: plain (HTTP/2 if it opens with the preface,
+/// sniffed within the header timeout) or TLS (the handshake within the header timeout,
+/// then HTTP/2 or HTTP/1.1 as ALPN agreed). `None` when the connection is to be closed.
+///
+/// A function of its own, so that its futures (the sniff with its timer is 392 bytes)
+/// share room in the connection's task with the connection they precede, rather than
+/// sit beside it.
+async fn open(
+    stream: TcpStream,
+    tls: Option<crate::serve::tls::TlsConfig>,
+    settings: &Settings,
+    peer: SocketAddr,
+) -> Option<(Io, Vec<u8>, bool)> {
+    match tls {
         None if settings.http2 => {
             match tokio::time::timeout(settings.header_read_timeout, sniff_h2_preface(&stream)).await {
                 Ok(Ok((h2, ahead))) => Some((Io::Plain(stream), ahead, h2)),
@@ -86,50 +159,7 @@ pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::serv
         }
         #[cfg(not(feature = "tls"))]
         Some(never) => match never {},
-    };
-    if let Some((io, ahead, h2)) = transport {
-        let slot = guard.slot.clone();
-        let app = shared.clone();
-        let bodies = settings.body_guard(&shared.body_budget, true);
-        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let in_flight = slot.begin();
-            match &layered {
-                None => {
-                    let (head, body) = req.into_parts();
-                    let body = RequestBody::incoming(body, &bodies);
-                    Either::Left(dispatch(app.clone(), head, body, Some(peer), Some(in_flight)))
-                }
-                Some(layered) => {
-                    // Through the layers: the body boxed (paced, not budgeted), the peer in
-                    // the extensions.
-                    let mut req = req.map(|b| crate::Body::from_stream(GuardedBody::new(b, &bodies)));
-                    req.extensions_mut().insert(crate::PeerAddr(peer));
-                    // Boxed: the layered future's poll stays out of the direct path's code.
-                    let layered: LayeredFuture =
-                        Box::pin(tower::ServiceExt::oneshot(layered.clone(), req).map(move |r| {
-                            drop(in_flight);
-                            r
-                        }));
-                    Either::Right(layered)
-                }
-            }
-        });
-        let io = TokioIo::new(Watched::new(io, guard.slot.clone(), ahead, !h2));
-        // HTTP/2's connection state is boxed: held inline, it would size every
-        // connection's task to the larger of the two, HTTP/1 ones included.
-        let result = if h2 {
-            let conn = http2_builder(settings).serve_connection(io, svc);
-            Box::pin(Controlled::new(conn, guard.slot.clone())).await
-        } else {
-            let conn = http1_builder(settings).serve_connection(io, svc);
-            Controlled::new(conn, guard.slot.clone()).await
-        };
-        if let Err(e) = result {
-            tracing::debug!(target: "tether", error = %e, "connection ended with an error");
-        }
     }
-    drop(guard);
-    shared.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// hyper's HTTP/1.1 connection under the engine's limits. The header timeout is the

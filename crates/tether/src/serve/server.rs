@@ -148,12 +148,11 @@ impl Engine {
                 layered: service.layered().cloned(),
                 peer,
                 guard: slot,
+                permit,
             };
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                connection::serve(conn, stream, tls).await;
-                drop(permit);
-            });
+            // `serve`'s own future is the task: wrapped in another, its arguments would be
+            // held twice.
+            tokio::spawn(connection::serve(conn, stream, tls.clone()));
         }
         drop(listener);
         let stats = &service.shared().stats;
