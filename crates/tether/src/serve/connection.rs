@@ -126,7 +126,8 @@ async fn open(
     stream: TcpStream,
     tls: Option<crate::serve::tls::TlsConfig>,
     settings: &Settings,
-    peer: SocketAddr,
+    // Named in the TLS handshake's log lines.
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))] peer: SocketAddr,
 ) -> Option<(Io, Vec<u8>, bool)> {
     match tls {
         None if settings.http2 => {
