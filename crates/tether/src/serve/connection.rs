@@ -53,7 +53,7 @@ pub(crate) struct Conn {
 /// hyper keeps the in-flight future in a slot of its own, so the request's future needs
 /// no box of ours. Only an engine with tower layers pays for boxes.
 ///
-/// The task is this function's future, about 1,370 bytes a connection. Its arguments are
+/// The task is this function's future, about 1,300 bytes a connection. Its arguments are
 /// used in place, not taken apart into locals: an async function keeps its arguments for
 /// its whole life, so locals made from them would be held twice.
 pub(crate) async fn serve(conn: Conn, stream: TcpStream, tls: Option<crate::serve::tls::TlsConfig>) {
