@@ -149,6 +149,7 @@ impl Engine {
                 peer,
                 guard: slot,
                 permit,
+                bodies: settings.body_guard(&service.shared().body_budget, true),
             };
             // `serve`'s own future is the task: wrapped in another, its arguments would be
             // held twice.
