@@ -27,6 +27,7 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::frozen::FrozenEngine;
+use crate::app::handler::SharedHandler;
 use crate::context::keys::Keys;
 use crate::response::body::RequestBody;
 use crate::response::writer::Writer;
@@ -169,11 +170,18 @@ impl Context {
     pub async fn next(&mut self) {
         let Some(shared) = self.shared.clone() else { return };
         let chain = shared.chain(self.req.chain);
-        while self.index < chain.len() && !self.aborted {
-            let handler = &chain[self.index];
-            self.index += 1;
+        while let Some(handler) = self.next_handler(chain) {
             handler.call(self).await;
         }
+    }
+
+    /// The handler of `chain` to run next, counted as run; `None` at the end of the chain
+    /// or once aborted.
+    #[inline]
+    pub(crate) fn next_handler<'c>(&mut self, chain: &'c [SharedHandler]) -> Option<&'c SharedHandler> {
+        let handler = chain.get(self.index).filter(|_| !self.aborted)?;
+        self.index += 1;
+        Some(handler)
     }
 
     /// Stops the chain: the handlers after the current one do not run. What the current

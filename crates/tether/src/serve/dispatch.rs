@@ -35,7 +35,7 @@ pub(crate) fn dispatch(
     let mut lease =
         Lease { ctx: Some(pool::take()), done: false, panicked: false, started, _in_flight: in_flight };
     let ctx = lease.ctx();
-    match ctx.begin(shared, head, body, remote) {
+    match ctx.begin(shared.clone(), head, body, remote) {
         Lookup::Found(id) => ctx.chain = Matched::Route(id),
         Lookup::NotFound => {
             ctx.chain = Matched::NoRoute;
@@ -49,7 +49,19 @@ pub(crate) fn dispatch(
         Lookup::Redirect => ctx.chain = Matched::Redirect,
     }
     async move {
-        match AssertUnwindSafe(lease.ctx().next()).catch_unwind().await {
+        // The chain's first level runs here rather than through `Context::next`: one
+        // future fewer between hyper and the handler. Each handler's future is polled
+        // under `catch_unwind`; a panic ends the chain.
+        let ctx = lease.ctx();
+        let chain = shared.chain(ctx.chain);
+        let mut outcome = Ok(());
+        while let Some(handler) = ctx.next_handler(chain) {
+            if let Err(panic) = AssertUnwindSafe(handler.call(ctx)).catch_unwind().await {
+                outcome = Err(panic);
+                break;
+            }
+        }
+        match outcome {
             Ok(()) => {
                 lease.done = true;
                 let ctx = lease.ctx();

@@ -83,18 +83,22 @@ impl AsyncRead for Watched {
     #[inline]
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // The common read, straight to the socket: plain, nothing read ahead, and no
-        // response since the last read (so no next head to mark).
-        if let (Io::Plain(s), true, false) = (&mut this.io, this.ahead.is_empty(), this.wrote) {
-            return Pin::new(s).poll_read(cx, buf);
+        // The common read, straight to the socket: plain, nothing read ahead. Bytes after
+        // a response mark the start of a next head.
+        if let (Io::Plain(s), true) = (&mut this.io, this.ahead.is_empty()) {
+            let before = buf.filled().len();
+            let poll = Pin::new(s).poll_read(cx, buf);
+            if this.wrote && buf.filled().len() > before {
+                this.read_some();
+            }
+            return poll;
         }
         this.read_watched(cx, buf)
     }
 }
 
 impl Watched {
-    /// A read that has more to do: bytes read ahead first, TLS, or the mark of a next
-    /// head after a response.
+    /// A read that has more to do: bytes read ahead first, or TLS.
     fn read_watched(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if !self.ahead.is_empty() {
             let n = self.ahead.len().min(buf.remaining());
