@@ -196,14 +196,18 @@ impl Writer {
     }
 
     /// Answers with the contents of the file at `path`, its type guessed from the
-    /// extension; 404 when there is no such file. Large files are streamed.
+    /// extension unless a `Content-Type` was set; 404 when there is no such file. Large
+    /// files are streamed.
     pub async fn file(&mut self, path: impl AsRef<std::path::Path>) {
         let path = path.as_ref();
         match crate::response::file::open(path).await {
             Ok((body, len)) => {
-                let mime = mime_guess::from_path(path).first_or_octet_stream();
-                if let Ok(v) = HeaderValue::try_from(mime.as_ref()) {
-                    self.headers.insert(header::CONTENT_TYPE, v);
+                // A content type set before is kept, as Go's `ServeFile` keeps it.
+                if !self.headers.contains_key(header::CONTENT_TYPE) {
+                    let mime = mime_guess::from_path(path).first_or_octet_stream();
+                    if let Ok(v) = HeaderValue::try_from(mime.as_ref()) {
+                        self.headers.insert(header::CONTENT_TYPE, v);
+                    }
                 }
                 self.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
                 self.status = StatusCode::OK;
@@ -269,9 +273,18 @@ impl Writer {
         !self.body.is_empty()
     }
 
+    /// Sets the status and body, and the content type unless one was set already: as in
+    /// Gin, a `Content-Type` a handler or middleware chose (`application/problem+json`,
+    /// say) is kept by `json`, `string` and the other writers.
     fn render(&mut self, code: StatusCode, content_type: HeaderValue, body: Body) {
         self.status = code;
-        self.headers.insert(header::CONTENT_TYPE, content_type);
+        // Most responses have no headers yet: a plain insert then, the entry's search only
+        // when there are some.
+        if self.headers.is_empty() {
+            self.headers.insert(header::CONTENT_TYPE, content_type);
+        } else {
+            self.headers.entry(header::CONTENT_TYPE).or_insert(content_type);
+        }
         self.body = body;
     }
 
@@ -304,6 +317,18 @@ mod tests {
             h.insert(http::HeaderName::try_from(format!("x-h{i}")).unwrap(), HeaderValue::from_static("v"));
         }
         h
+    }
+
+    #[test]
+    fn a_content_type_set_before_is_kept_as_gin_keeps_it() {
+        let mut w = Writer::new();
+        w.header("content-type", "application/problem+json");
+        w.json(422, &serde_json::json!({"title": "invalid"}));
+        assert_eq!(w.headers["content-type"], "application/problem+json");
+        assert_eq!(w.headers.get_all("content-type").iter().count(), 1);
+        let mut w = Writer::new();
+        w.json(200, &1);
+        assert_eq!(w.headers["content-type"], "application/json; charset=utf-8");
     }
 
     #[test]

@@ -322,3 +322,49 @@ async fn gin_s_switches_404_for_other_methods_and_no_redirects() {
     assert_eq!(crate::support::get(server.addr, "/users/").await.status, 301);
     server.shutdown().await;
 }
+
+/// Gin's renderers set `Content-Type` only when none is set: a middleware or handler that
+/// chose one keeps it through `c.json`, `c.string` and `c.file`.
+#[tokio::test]
+async fn a_content_type_chosen_before_the_body_is_kept() {
+    async fn problem(c: &mut Context) {
+        c.header("content-type", "application/problem+json");
+        c.json(422, &tether::json!({ "title": "invalid" }));
+    }
+    async fn csv(c: &mut Context) {
+        c.next().await;
+    }
+    let file = std::env::temp_dir().join(format!("tether-content-type-{}.txt", std::process::id()));
+    std::fs::write(&file, "a,b\n").unwrap();
+    let mut app = Engine::new();
+    app.get("/problem", problem);
+    app.get("/plain", async |c: &mut Context| c.string(200, "ok"));
+    let mut group = app.group_with(
+        "/csv",
+        (
+            handler_fn(|c| {
+                c.header("content-type", "text/csv");
+                HandlerFuture::new(async move { c.next().await })
+            }),
+            csv,
+        ),
+    );
+    group.get("/text", async |c: &mut Context| c.string(200, "a,b\n"));
+    group.get(
+        "/file",
+        handler_with(file.clone(), async |f: &std::path::PathBuf, c: &mut Context| c.file(f).await),
+    );
+    let server = Server::start(app).await;
+    let a = server.addr;
+
+    let res = crate::support::get(a, "/problem").await;
+    assert_eq!(res.status, 422);
+    assert_eq!(res.header("content-type"), Some("application/problem+json"));
+    let res = crate::support::get(a, "/plain").await;
+    assert_eq!(res.header("content-type"), Some("text/plain; charset=utf-8"));
+    let res = crate::support::get(a, "/csv/text").await;
+    assert_eq!(res.header("content-type"), Some("text/csv"));
+    let res = crate::support::get(a, "/csv/file").await;
+    assert_eq!((res.header("content-type"), res.text().as_str()), (Some("text/csv"), "a,b\n"));
+    let _ = std::fs::remove_file(file);
+}
