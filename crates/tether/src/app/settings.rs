@@ -85,21 +85,21 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The pace rules and budgets for request bodies: the server's budget, and a fresh
-    /// one for a connection when `connection` is true. Each budget fits at least one body
-    /// at the body limit.
+    /// The pace rules and budgets for a request body: the server's budget, and the
+    /// connection's when it comes through one. Each budget fits at least one body at the
+    /// body limit.
     pub(crate) fn body_guard(
         &self,
         process: &std::sync::Arc<crate::response::body_guard::Budget>,
-        connection: bool,
+        connection: Option<&crate::response::body_guard::ConnectionBudget>,
     ) -> crate::response::body_guard::BodyGuard {
-        use crate::response::body_guard::{BodyGuard, BodyRules, Budget, Budgets};
+        use crate::response::body_guard::{BodyGuard, BodyRules, Budgets};
         let per_connection = self.body_memory_per_connection.max(self.body_limit);
         BodyGuard {
             rules: BodyRules::new(self.body_read_timeout, self.body_min_rate),
             budgets: Budgets {
                 process: process.clone(),
-                connection: connection.then(|| std::sync::Arc::new(Budget::new(per_connection))),
+                connection: connection.map(|c| c.get(per_connection)),
             },
         }
     }

@@ -86,6 +86,8 @@ pub struct Request {
     /// The multipart form once read, or why it could not be (its temporary files go
     /// when it is dropped).
     pub(crate) form: Option<crate::context::form::FormRead>,
+    /// When the request began, if the engine records metrics (set for each request).
+    pub(crate) started: Option<std::time::Instant>,
 }
 
 impl std::ops::Deref for Context {

@@ -28,6 +28,7 @@ impl Request {
             shared: None,
             chain: Matched::None,
             form: None,
+            started: None,
         }
     }
 

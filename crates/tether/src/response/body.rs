@@ -230,12 +230,22 @@ pub(crate) enum RequestBody {
 }
 
 impl RequestBody {
-    pub(crate) fn incoming(body: hyper::body::Incoming, guard: &BodyGuard) -> Self {
+    /// hyper's body under the guard `guard` makes, made only for a body with bytes to
+    /// come; `Empty` when it has none.
+    #[inline]
+    pub(crate) fn incoming(body: hyper::body::Incoming, guard: impl FnOnce() -> BodyGuard) -> Self {
         use http_body::Body as _;
         if body.is_end_stream() {
             return RequestBody::Empty;
         }
-        RequestBody::Incoming(SyncWrapper::new(GuardedBody::new(body, guard)))
+        Self::guarded(body, guard)
+    }
+
+    /// A body with bytes to come, under its guard: out of line, off the path of the
+    /// requests (most) that have none.
+    #[inline(never)]
+    fn guarded(body: hyper::body::Incoming, guard: impl FnOnce() -> BodyGuard) -> Self {
+        RequestBody::Incoming(SyncWrapper::new(GuardedBody::new(body, &guard())))
     }
 
     pub(crate) fn boxed<B>(body: B) -> Self

@@ -117,6 +117,18 @@ impl Drop for Reservation {
     }
 }
 
+/// A connection's budget for bodies in memory, made when its first body arrives: most
+/// connections (GETs) never send one, and do not hold it.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionBudget(std::sync::OnceLock<Arc<Budget>>);
+
+impl ConnectionBudget {
+    /// The budget, made with `limit` bytes on first use.
+    pub(crate) fn get(&self, limit: usize) -> Arc<Budget> {
+        self.0.get_or_init(|| Arc::new(Budget::new(limit))).clone()
+    }
+}
+
 /// What a connection hands every request body: the pace rules and the budgets.
 #[derive(Clone, Debug)]
 pub(crate) struct BodyGuard {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::task::{Context as TaskContext, Poll};
 
 use futures_util::future::Either;
 use futures_util::FutureExt;
@@ -20,8 +20,9 @@ use tokio::net::TcpStream;
 use crate::app::frozen::FrozenEngine;
 use crate::app::settings::Settings;
 use crate::response::body::RequestBody;
-use crate::response::body_guard::{BodyGuard, GuardedBody};
+use crate::response::body_guard::GuardedBody;
 use crate::serve::dispatch::dispatch;
+use crate::serve::service::TetherService;
 use crate::serve::slot::{Command, Slot};
 use crate::serve::transport::{sniff_h2_preface, Io, Watched};
 use crate::serve::watch::SlotGuard;
@@ -30,17 +31,15 @@ use crate::serve::watch::SlotGuard;
 /// reads slowly (hyper's default is 400 KiB; 128 streams of that is 50 MiB a connection).
 const H2_SEND_BUFFER: usize = 128 * 1024;
 
-/// What a connection is served with.
+/// What a connection is served with. Every open connection's task holds one, so it holds
+/// only what is the connection's own; the client's address and the connection's body
+/// budget are in its slot.
 pub(crate) struct Conn {
-    pub(crate) shared: Arc<FrozenEngine>,
-    /// The engine with its tower layers, when it has any.
-    pub(crate) layered: Option<crate::serve::layered::Layered>,
-    pub(crate) peer: SocketAddr,
+    /// The engine, with its tower layers when it has any.
+    pub(crate) service: Arc<TetherService>,
     pub(crate) guard: SlotGuard,
     /// The connection's place under `max_connections`, given back when it closes.
     pub(crate) permit: tokio::sync::OwnedSemaphorePermit,
-    /// The pace rules and budgets its request bodies read under.
-    pub(crate) bodies: BodyGuard,
 }
 
 /// Serves one connection to the end: plain (HTTP/2 if it opens with the preface) or TLS
@@ -71,9 +70,10 @@ pub(crate) fn serve(
     tls: Option<crate::serve::tls::TlsConfig>,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        conn.shared.stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let shared = conn.service.shared();
+        shared.stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
-        let Some((io, ahead, h2)) = open(stream, tls, &conn.shared.settings, conn.peer).await else {
+        let Some((io, ahead, h2)) = open(stream, tls, &shared.settings, conn.guard.slot.peer).await else {
             return finish(conn);
         };
         let io = TokioIo::new(Watched::new(io, conn.guard.slot.clone(), ahead, !h2));
@@ -82,10 +82,10 @@ pub(crate) fn serve(
             http2_connection(c, io).await
         } else {
             http1_connection(
-                &c.shared.settings,
+                &shared.settings,
                 io,
                 hyper::service::service_fn(move |req: Request<Incoming>| {
-                    respond(&c.shared, c.layered.as_ref(), &c.guard.slot, &c.bodies, c.peer, req)
+                    respond(&c.service, &c.guard.slot, req)
                 }),
                 c.guard.slot.clone(),
             )
@@ -101,9 +101,9 @@ pub(crate) fn serve(
 /// The connection is over: the slot leaves the watcher's table before the count drops,
 /// and the permit goes last.
 fn finish(conn: Conn) {
-    let Conn { shared, guard, permit, .. } = conn;
+    let Conn { service, guard, permit, .. } = conn;
     drop(guard);
-    shared.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    service.shared().stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     drop(permit);
 }
 
@@ -128,51 +128,37 @@ fn http2_connection(
     conn: &Conn,
     io: TokioIo<Watched>,
 ) -> Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>> {
-    let (shared, layered, slot, bodies, peer) =
-        (conn.shared.clone(), conn.layered.clone(), conn.guard.slot.clone(), conn.bodies.clone(), conn.peer);
-    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-        respond(&shared, layered.as_ref(), &slot, &bodies, peer, req)
-    });
+    let (service, slot) = (conn.service.clone(), conn.guard.slot.clone());
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| respond(&service, &slot, req));
     Box::pin(Controlled::new(
-        http2_builder(&conn.shared.settings).serve_connection(io, svc),
+        http2_builder(&conn.service.shared().settings).serve_connection(io, svc),
         conn.guard.slot.clone(),
     ))
 }
 
 /// One request of the connection: straight to [`dispatch`], or through the engine's
-/// tower layers when it has any. Inlined into each service, as the closure it was.
-#[inline(always)]
+/// tower layers when it has any. Out of line: hyper's service call then copies the
+/// request once, where inlined it copied it twice (measured, `bench/irq.sh`).
+#[inline(never)]
 fn respond(
-    shared: &Arc<FrozenEngine>,
-    layered: Option<&crate::serve::layered::Layered>,
+    service: &TetherService,
     slot: &Arc<Slot>,
-    bodies: &BodyGuard,
-    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Either<
     impl Future<Output = Result<http::Response<crate::Body>, Infallible>> + Send + 'static,
     LayeredFuture,
 > {
     let in_flight = slot.begin();
-    match layered {
+    let shared = service.shared();
+    match service.layered() {
         None => {
             let (head, body) = req.into_parts();
-            let body = RequestBody::incoming(body, bodies);
-            Either::Left(dispatch(shared.clone(), head, body, Some(peer), Some(in_flight)))
+            let body = RequestBody::incoming(body, || {
+                shared.settings.body_guard(&shared.body_budget, Some(&slot.bodies))
+            });
+            Either::Left(dispatch(shared.clone(), head, body, Some(slot.peer), Some(in_flight)))
         }
-        Some(layered) => {
-            // Through the layers: the body boxed (paced, not budgeted), the peer in the
-            // extensions.
-            let mut req = req.map(|b| crate::Body::from_stream(GuardedBody::new(b, bodies)));
-            req.extensions_mut().insert(crate::PeerAddr(peer));
-            // Boxed: the layered future's poll stays out of the direct path's code.
-            let layered: LayeredFuture =
-                Box::pin(tower::ServiceExt::oneshot(layered.clone(), req).map(move |r| {
-                    drop(in_flight);
-                    r
-                }));
-            Either::Right(layered)
-        }
+        Some(layered) => Either::Right(through_layers(layered, shared, slot, in_flight, req)),
     }
 }
 
@@ -224,6 +210,25 @@ async fn open(
     }
 }
 
+/// A request through the engine's tower layers: its body boxed (paced, not budgeted),
+/// the peer in the extensions.
+fn through_layers(
+    layered: &crate::serve::layered::Layered,
+    shared: &FrozenEngine,
+    slot: &Slot,
+    in_flight: crate::serve::slot::InFlight,
+    req: Request<Incoming>,
+) -> LayeredFuture {
+    let guard = shared.settings.body_guard(&shared.body_budget, None);
+    let mut req = req.map(|b| crate::Body::from_stream(GuardedBody::new(b, &guard)));
+    req.extensions_mut().insert(crate::PeerAddr(slot.peer));
+    // Boxed: the layered future's poll stays out of the direct path's code.
+    Box::pin(tower::ServiceExt::oneshot(layered.clone(), req).map(move |r| {
+        drop(in_flight);
+        r
+    }))
+}
+
 /// hyper's HTTP/1.1 connection under the engine's limits. The header timeout is the
 /// watcher's, not hyper's (see [`crate::serve::watch`]).
 fn http1_builder(settings: &Settings) -> http1::Builder {
@@ -264,13 +269,17 @@ pin_project_lite::pin_project! {
         conn: C,
         slot: Arc<Slot>,
         applied: Command,
-        waker: Option<Waker>,
+        // The task's waker is registered with the slot at the first poll. A task's waker
+        // does not change between polls (this future is a task's own, never moved to
+        // another), so a flag does where a `Waker` would take 16 bytes of every
+        // connection's task.
+        registered: bool,
     }
 }
 
 impl<C> Controlled<C> {
     fn new(conn: C, slot: Arc<Slot>) -> Self {
-        Controlled { conn, slot, applied: Command::Run, waker: None }
+        Controlled { conn, slot, applied: Command::Run, registered: false }
     }
 }
 
@@ -281,9 +290,9 @@ impl<C: GracefulConnection> Future for Controlled<C> {
         let mut this = self.project();
         // Register the task's waker once (a task's waker does not change between polls),
         // then read the command: a command stored after this read wakes us again.
-        if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !*this.registered {
             this.slot.register(cx.waker());
-            *this.waker = Some(cx.waker().clone());
+            *this.registered = true;
         }
         loop {
             let command = this.slot.command();
@@ -312,15 +321,13 @@ mod tests {
     /// that makes it grow (a `let` held across the `.await`, an owned capture) shows here.
     #[tokio::test]
     async fn a_connections_task_stays_small() {
-        let service = crate::Engine::new().into_service();
-        let shared = service.shared().clone();
+        let service = Arc::new(crate::Engine::new().into_service());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (stream, peer) = listener.accept().await.unwrap();
         let conns = Arc::new(crate::serve::watch::Connections::default());
         let permit = Arc::new(tokio::sync::Semaphore::new(1)).acquire_owned().await.unwrap();
-        let bodies = shared.settings.body_guard(&shared.body_budget, true);
-        let conn = Conn { shared, layered: None, peer, guard: conns.open(), permit, bodies };
+        let conn = Conn { service, guard: conns.open(peer), permit };
         let task = serve(conn, stream, None);
         let size = std::mem::size_of_val(&task);
         println!("connection task: {size} bytes");

@@ -94,7 +94,7 @@ impl Engine {
         tls: Option<crate::serve::tls::TlsConfig>,
         signal: impl Future<Output = ()> + Send,
     ) -> io::Result<ShutdownReport> {
-        let service = self.into_service();
+        let service = Arc::new(self.into_service());
         let settings = service.shared().settings.clone();
         if settings.quiet_repeated_panics {
             crate::serve::panics::install();
@@ -142,15 +142,7 @@ impl Engine {
             };
             // Registered here, before the task runs, so that a shutdown that starts now
             // reaches this connection too.
-            let slot = conns.open();
-            let conn = connection::Conn {
-                shared: service.shared().clone(),
-                layered: service.layered().cloned(),
-                peer,
-                guard: slot,
-                permit,
-                bodies: settings.body_guard(&service.shared().body_budget, true),
-            };
+            let conn = connection::Conn { service: service.clone(), guard: conns.open(peer), permit };
             // `serve`'s own future is the task: wrapped in another, its arguments would be
             // held twice.
             tokio::spawn(connection::serve(conn, stream, tls.clone()));

@@ -172,8 +172,8 @@ where
     let mut slot = Some(body);
     let any: &mut dyn std::any::Any = &mut slot;
     if let Some(incoming) = any.downcast_mut::<Option<hyper::body::Incoming>>() {
-        let guard = shared.settings.body_guard(&shared.body_budget, false);
-        return RequestBody::incoming(incoming.take().expect("just put there"), &guard);
+        let guard = || shared.settings.body_guard(&shared.body_budget, None);
+        return RequestBody::incoming(incoming.take().expect("just put there"), guard);
     }
     RequestBody::boxed(slot.take().expect("just put there"))
 }

@@ -3,6 +3,7 @@
 //! the command word the connection obeys, and the judgement of one look by the watcher
 //! (see [`crate::serve::watch`]).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +55,11 @@ pub(crate) struct Slot {
     waker: AtomicWaker,
     opened: Instant,
     watch: Mutex<Seen>,
+    /// The client's address: here rather than in the connection's task, which every
+    /// open connection holds and which is sized to the byte.
+    pub(crate) peer: SocketAddr,
+    /// The connection's budget for request bodies in memory, made with its first body.
+    pub(crate) bodies: crate::response::body_guard::ConnectionBudget,
 }
 
 /// What the watcher saw of a slot at earlier ticks, in milliseconds since it started.
@@ -69,8 +75,10 @@ struct Seen {
 }
 
 impl Slot {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(peer: SocketAddr) -> Self {
         Slot {
+            peer,
+            bodies: Default::default(),
             started: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             head_after: AtomicU64::new(0),
@@ -189,6 +197,8 @@ mod tests {
         write: Duration::from_secs(30),
     };
 
+    const PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 1));
+
     /// Judges `slot` at `ms` milliseconds after it opened.
     fn at(slot: &Slot, ms: u64) -> Option<Command> {
         slot.judge(slot.opened + Duration::from_millis(ms), ms, &LIMITS)
@@ -196,14 +206,14 @@ mod tests {
 
     #[test]
     fn a_first_head_must_come_within_the_header_timeout() {
-        let slot = Slot::new();
+        let slot = Slot::new(PEER);
         assert_eq!(at(&slot, 9_900), None);
         assert_eq!(at(&slot, 10_000), Some(Command::Close));
     }
 
     #[test]
     fn a_trickled_second_head_gets_the_header_timeout_not_the_idle_one() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         drop(slot.begin());
         assert_eq!(at(&slot, 100), None, "the first request is seen");
         slot.head_after.store(1, Relaxed); // bytes of a second head, at 1 s
@@ -214,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_head_seen_at_the_same_tick_as_its_request_is_timed_too() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         drop(slot.begin());
         slot.head_after.store(1, Relaxed); // a response and half a head between two ticks
         assert_eq!(at(&slot, 100), None);
@@ -223,7 +233,7 @@ mod tests {
 
     #[test]
     fn each_head_has_its_own_clock() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         drop(slot.begin());
         slot.head_after.store(1, Relaxed);
         assert_eq!(at(&slot, 100), None);
@@ -237,7 +247,7 @@ mod tests {
 
     #[test]
     fn bytes_read_while_a_handler_runs_are_no_head() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         let request = slot.begin();
         assert_eq!(at(&slot, 100), None);
         slot.head_after.store(1, Relaxed);
@@ -248,7 +258,7 @@ mod tests {
 
     #[test]
     fn an_idle_connection_winds_down_after_the_keep_alive_timeout() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         drop(slot.begin());
         assert_eq!(at(&slot, 100), None);
         assert_eq!(at(&slot, 60_000), None);
@@ -257,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_write_stalled_past_the_write_timeout_closes_the_connection() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         let _request = slot.begin();
         assert_eq!(at(&slot, 100), None);
         slot.write_stall.store(1, Relaxed);
@@ -268,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_write_that_moves_starts_the_stall_clock_again() {
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(PEER));
         let _request = slot.begin();
         assert_eq!(at(&slot, 100), None);
         slot.write_stall.store(1, Relaxed);

@@ -28,18 +28,22 @@ pub(crate) enum Io {
 pub(crate) struct Watched {
     io: Io,
     slot: Arc<Slot>,
-    /// Bytes taken off the socket while sniffing, served before the socket's own.
-    ahead: Vec<u8>,
+    /// Bytes taken off the socket while sniffing, served before the socket's own. Boxed,
+    /// and only when there are some (a preface split across packets): every connection's
+    /// task holds this field.
+    ahead: Option<Box<Vec<u8>>>,
     /// HTTP/1.1: a read after a response marks the start of a next head.
     marks_heads: bool,
     wrote: bool,
     /// A write is waiting on a full socket.
     stalled: bool,
-    stalls: u64,
+    /// Stalls so far (never 0 once counting: 0 tells the watcher there is none).
+    stalls: u32,
 }
 
 impl Watched {
     pub(crate) fn new(io: Io, slot: Arc<Slot>, ahead: Vec<u8>, http1: bool) -> Self {
+        let ahead = (!ahead.is_empty()).then(|| Box::new(ahead));
         Watched { io, slot, ahead, marks_heads: http1, wrote: false, stalled: false, stalls: 0 }
     }
 
@@ -71,8 +75,8 @@ impl Watched {
             Poll::Pending => {
                 if !self.stalled {
                     self.stalled = true;
-                    self.stalls += 1;
-                    self.slot.write_stall.store(self.stalls, Relaxed);
+                    self.stalls = self.stalls.wrapping_add(1).max(1);
+                    self.slot.write_stall.store(u64::from(self.stalls), Relaxed);
                 }
             }
         }
@@ -85,7 +89,7 @@ impl AsyncRead for Watched {
         let this = self.get_mut();
         // The common read, straight to the socket: plain, nothing read ahead. Bytes after
         // a response mark the start of a next head.
-        if let (Io::Plain(s), true) = (&mut this.io, this.ahead.is_empty()) {
+        if let (Io::Plain(s), None) = (&mut this.io, &this.ahead) {
             let before = buf.filled().len();
             let poll = Pin::new(s).poll_read(cx, buf);
             if this.wrote && buf.filled().len() > before {
@@ -100,10 +104,13 @@ impl AsyncRead for Watched {
 impl Watched {
     /// A read that has more to do: bytes read ahead first, or TLS.
     fn read_watched(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.ahead.is_empty() {
-            let n = self.ahead.len().min(buf.remaining());
-            buf.put_slice(&self.ahead[..n]);
-            self.ahead.drain(..n);
+        if let Some(ahead) = &mut self.ahead {
+            let n = ahead.len().min(buf.remaining());
+            buf.put_slice(&ahead[..n]);
+            ahead.drain(..n);
+            if ahead.is_empty() {
+                self.ahead = None;
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();

@@ -17,7 +17,7 @@
 //!   timeout closes the connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,19 +27,18 @@ use crate::serve::slot::{Command, Limits, Slot};
 /// The open connections of one server.
 #[derive(Debug, Default)]
 pub(crate) struct Connections {
-    slots: Mutex<HashMap<u64, Arc<Slot>>>,
-    next_id: AtomicU64,
+    /// By the slot's address, unique while it is registered.
+    slots: Mutex<HashMap<usize, Arc<Slot>>>,
     /// Notified when the last connection closes.
     emptied: tokio::sync::Notify,
 }
 
 impl Connections {
     /// Registers a new connection; it stays registered until the guard drops.
-    pub(crate) fn open(self: &Arc<Self>) -> SlotGuard {
-        let slot = Arc::new(Slot::new());
-        let id = self.next_id.fetch_add(1, Relaxed);
-        self.slots.lock().expect("registry lock").insert(id, slot.clone());
-        SlotGuard { conns: self.clone(), id, slot }
+    pub(crate) fn open(self: &Arc<Self>, peer: std::net::SocketAddr) -> SlotGuard {
+        let slot = Arc::new(Slot::new(peer));
+        self.slots.lock().expect("registry lock").insert(key(&slot), slot.clone());
+        SlotGuard { conns: self.clone(), slot }
     }
 
     /// Orders every open connection to `command`.
@@ -151,14 +150,18 @@ impl Drop for Watcher {
 #[derive(Debug)]
 pub(crate) struct SlotGuard {
     conns: Arc<Connections>,
-    id: u64,
     pub(crate) slot: Arc<Slot>,
+}
+
+/// A slot's key in the registry: its address (no id to store beside it).
+fn key(slot: &Arc<Slot>) -> usize {
+    Arc::as_ptr(slot) as usize
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         if let Ok(mut slots) = self.conns.slots.lock() {
-            slots.remove(&self.id);
+            slots.remove(&key(&self.slot));
             if slots.is_empty() {
                 self.conns.emptied.notify_waiters();
             }
