@@ -294,11 +294,7 @@ impl<C: GracefulConnection> Future for Controlled<C> {
             this.slot.register(cx.waker());
             *this.registered = true;
         }
-        loop {
-            let command = this.slot.command();
-            if command == *this.applied {
-                break;
-            }
+        while let Some(command) = this.slot.command_other_than(*this.applied) {
             *this.applied = command;
             match command {
                 Command::Close => return Poll::Ready(Ok(())),

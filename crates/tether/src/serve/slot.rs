@@ -104,9 +104,12 @@ impl Slot {
         }
     }
 
-    /// The strongest command given so far.
-    pub(crate) fn command(&self) -> Command {
-        Command::from_u8(self.command.load(Acquire))
+    /// The strongest command given so far, when it is not `applied` (the common case,
+    /// checked on every poll of the connection, compares the stored byte alone).
+    #[inline]
+    pub(crate) fn command_other_than(&self, applied: Command) -> Option<Command> {
+        let v = self.command.load(Acquire);
+        (v != applied as u8).then(|| Command::from_u8(v))
     }
 
     /// Registers the connection's task to be woken by a command.
