@@ -31,7 +31,7 @@ pub(crate) struct Watched {
     /// Bytes taken off the socket while sniffing, served before the socket's own. Boxed,
     /// and only when there are some (a preface split across packets): every connection's
     /// task holds this field.
-    ahead: Option<Box<Vec<u8>>>,
+    ahead: Option<Box<Ahead>>,
     /// HTTP/1.1: a read after a response marks the start of a next head.
     marks_heads: bool,
     wrote: bool,
@@ -41,9 +41,13 @@ pub(crate) struct Watched {
     stalls: u32,
 }
 
+/// Bytes read ahead, behind one pointer in [`Watched`] (a `Vec` there would take three
+/// words of every connection's task for what few connections have).
+struct Ahead(Vec<u8>);
+
 impl Watched {
     pub(crate) fn new(io: Io, slot: Arc<Slot>, ahead: Vec<u8>, http1: bool) -> Self {
-        let ahead = (!ahead.is_empty()).then(|| Box::new(ahead));
+        let ahead = (!ahead.is_empty()).then(|| Box::new(Ahead(ahead)));
         Watched { io, slot, ahead, marks_heads: http1, wrote: false, stalled: false, stalls: 0 }
     }
 
@@ -105,6 +109,7 @@ impl Watched {
     /// A read that has more to do: bytes read ahead first, or TLS.
     fn read_watched(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if let Some(ahead) = &mut self.ahead {
+            let ahead = &mut ahead.0;
             let n = ahead.len().min(buf.remaining());
             buf.put_slice(&ahead[..n]);
             ahead.drain(..n);
