@@ -55,7 +55,7 @@ pub(crate) struct Conn {
 /// no box of ours. Only an engine with tower layers pays for boxes.
 ///
 /// The task is this future, 760 bytes, in tokio's 896-byte task cell: every open
-/// connection holds one (`bench/conns.py`; see the README's memory table), so:
+/// connection holds one (`bench/rss.sh`; see the README's memory table), so:
 /// - it is an `async` block, not an `async fn`: an async function copies its arguments
 ///   into locals and keeps room for both;
 /// - HTTP/1's service borrows the connection's [`Conn`] rather than own clones of its
@@ -104,7 +104,7 @@ pub(crate) fn serve(
 /// The connection is over: the slot leaves the watcher's table before the count drops,
 /// and the permit goes last.
 fn finish(conn: Conn) {
-    let Conn { service, guard, permit, .. } = conn;
+    let Conn { service, guard, permit } = conn;
     drop(guard);
     service.shared().stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     drop(permit);
