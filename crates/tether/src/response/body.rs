@@ -230,8 +230,8 @@ pub(crate) enum RequestBody {
 }
 
 impl RequestBody {
-    /// hyper's body under the guard `guard` makes, made only for a body with bytes to
-    /// come; `Empty` when it has none.
+    /// hyper's body under the guard that `guard` builds (called only when the body has
+    /// bytes to come); `Empty` when it has none.
     #[inline]
     pub(crate) fn incoming(body: hyper::body::Incoming, guard: impl FnOnce() -> BodyGuard) -> Self {
         use http_body::Body as _;

@@ -19,8 +19,9 @@ use crate::serve::slot::InFlight;
 use crate::{context::pool, Context};
 
 /// Starts one request: takes a context, fills and routes it. The returned future runs
-/// the chain; it holds only the context's box (and the connection's in-flight mark, let
-/// go with the context), so it is small to create and move. It answers in the `Result`
+/// the chain; it holds the context's box, the engine, the connection's in-flight mark
+/// (let go with the context) and a waiting handler's future, 120 bytes in all (a test
+/// below holds that), so it is small to create and move. It answers in the `Result`
 /// hyper's service expects, so the connection hands it over as it is, with no adapter
 /// future (and no move of the response) between.
 pub(crate) fn dispatch(
@@ -47,8 +48,8 @@ pub(crate) fn dispatch(
         }
         Lookup::Redirect => ctx.chain = Matched::Redirect,
     }
-    // The future holds the lease and the engine, and, while a handler waits, that
-    // handler's future: no more (hyper keeps it in a box of its own per connection).
+    // Nothing more is held across the `.await` below: hyper keeps this future in a box
+    // of its own for as long as the connection is open.
     async move {
         // The chain's first level runs here rather than through `Context::next`: one
         // future fewer between hyper and the handler. Each handler's future is polled
