@@ -17,14 +17,14 @@ secs=${2:-5}
 paths=${PATHS:-"/plaintext /json /user/42"}
 cd "$(dirname "$0")/.."
 cargo build --release -q -p peers --bins
-cargo build --release -q -p tether --example bench_server
-declare -A bins=([raw_hyper]=target/release/raw_hyper [tether]=target/release/examples/bench_server [axum]=target/release/axum_peer)
+cargo build --release -q -p bench-server
+declare -A bins=([raw_hyper]=target/release/raw_hyper [tether]=target/release/bench_server [axum]=target/release/axum_peer)
 names="raw_hyper tether axum"
 if [ -n "${EXTRA_BIN:-}" ]; then bins[${EXTRA_NAME:-extra}]=$EXTRA_BIN; names="$names ${EXTRA_NAME:-extra}"; fi
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 tick=$(getconf CLK_TCK)
 out=$(mktemp)
-port=$((30000 + RANDOM % 10000))
+port=$((20000 + RANDOM % 10000))  # below the ephemeral range
 for round in $(seq 1 "$rounds"); do
   for name in $names; do
     PORT=$port WORKERS=1 taskset -c 0 "${bins[$name]}" >/dev/null 2>&1 &

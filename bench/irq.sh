@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 irq=${IRQ:-../shared/tools/irq.sh}
 [ -x "$irq" ] || [ -f "$irq" ] || { echo "no irq.sh at $irq (set IRQ=)"; exit 1; }
 cargo build --release -q -p peers --bins
-cargo build --release -q -p tether --example bench_server
+cargo build --release -q -p bench-server
 paths=${*:-/plaintext /json /user/42}
 printf "%-12s %-12s %10s %8s\n" server path Ir/req ratio
 for path in $paths; do
   base=""
-  for pair in raw_hyper:target/release/raw_hyper tether:target/release/examples/bench_server axum:target/release/axum_peer; do
+  for pair in raw_hyper:target/release/raw_hyper tether:target/release/bench_server axum:target/release/axum_peer; do
     name=${pair%%:*} bin=${pair#*:}
     ir=$(bash "$irq" "$bin" "$path" 2>/dev/null | awk '/Ir\/request/ {print $NF}')
     [ -z "$base" ] && base=$ir

@@ -14,17 +14,20 @@ rounds=${1:-2}
 n=${2:-1000}
 cd "$(dirname "$0")/.."
 cargo build --release -q -p peers --bins
-cargo build --release -q -p tether --example bench_server
+cargo build --release -q -p bench-server
 ulimit -n $((n * 2 + 256))
 printf "%-6s %-10s %10s %10s %10s %9s %9s %9s\n" round server total_KiB anon_KiB file_KiB anon/conn total/raw anon/raw
 for round in $(seq 1 "$rounds"); do
   raw_total="" raw_anon=""
-  for pair in raw_hyper:target/release/raw_hyper tether:target/release/examples/bench_server axum:target/release/axum_peer; do
+  for pair in raw_hyper:target/release/raw_hyper tether:target/release/bench_server axum:target/release/axum_peer; do
     name=${pair%%:*} bin=${pair#*:}
-    port=$((30000 + RANDOM % 10000))
+    # Below the ephemeral range (32768-60999), where a client socket of an earlier run
+    # could hold the port.
+    port=$((20000 + RANDOM % 10000))
     PORT=$port WORKERS=2 "$bin" >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null || { echo "$name did not start on port $port"; exit 1; }
     line=$(python3 bench/conns.py "$pid" "$port" "$n" /plaintext)
     kill "$pid"
     wait "$pid" 2>/dev/null || true
