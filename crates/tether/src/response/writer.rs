@@ -289,6 +289,7 @@ impl Writer {
     }
 
     /// Moves the response out of the context.
+    #[inline(always)]
     pub(crate) fn take_response(&mut self) -> http::Response<Body> {
         let mut res = http::Response::new(std::mem::take(&mut self.body));
         *res.status_mut() = self.status;

@@ -76,12 +76,15 @@ pub(crate) fn dispatch(
         }
         lease.done = true;
         let ctx = lease.ctx();
-        fill_default_body(ctx);
+        if matches!(ctx.chain, Matched::NoRoute | Matched::NoMethod) {
+            fill_default_body(ctx);
+        }
         Ok(ctx.res.take_response())
     }
 }
 
 /// Gin's default bodies when a 404 / 405 chain wrote none.
+#[cold]
 fn fill_default_body(ctx: &mut Context) {
     let text = match (ctx.chain, ctx.res.status) {
         (Matched::NoRoute, StatusCode::NOT_FOUND) => "404 page not found",
